@@ -1,0 +1,62 @@
+/* A channel delivers one step of an escalation: e-mail, SMS, paper or null. Channels are
+ * pluggable backends chosen by name (after OpenSMTPD's queue backends). Every send completes by
+ * calling job->done exactly once, on the event loop thread. */
+#ifndef HERINNERD_CHANNEL_H
+#define HERINNERD_CHANNEL_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "config.h"
+#include "outcome.h"
+
+struct daemon;
+
+struct send_job {
+    /* what to send: filled by the engine, owned by the job */
+    int64_t message_id;
+    int step;
+    int try_no;                /* 1 for the first try of a step */
+    enum channel_id channel;
+    char *policy;              /* frozen policy name */
+    char *template;
+    int hide_subject;
+    char *recipient_name, *email, *mobile, *postal_address, *language;
+    char *sender, *kind, *subject, *link;
+    double created_at, due_at;
+    char config_sha256[65];
+
+    /* what happened: filled by the channel */
+    enum outcome outcome;
+    char detail[512];          /* in words an auditor reads */
+    char address[256];         /* where it went: e-mail address, number, spool file */
+    char external_id[128];     /* Message-ID, SMS id, ... */
+
+    struct timespec started;   /* for the latency histogram */
+    void (*done)(struct send_job *job, void *arg);
+    void *done_arg;
+    struct send_job *next;     /* for the channel's own queues */
+};
+
+struct channel_ops {
+    const char *name;
+    /* start with the daemon's current config; returns state or NULL */
+    void *(*start)(struct daemon *d);
+    void (*send)(void *state, struct send_job *job);
+    /* adopt a new config (already validated); -1 keeps the old settings */
+    int (*reload)(void *state, const struct config *cfg);
+    /* sends not yet completed (graceful drain waits for 0) */
+    int (*in_flight)(void *state);
+    void (*stop)(void *state);
+};
+
+/* Record an outcome on a job (printf-style detail). */
+void job_set_outcome(struct send_job *job, enum outcome o, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void job_free(struct send_job *job);
+
+extern const struct channel_ops email_channel;
+extern const struct channel_ops sms_channel;
+extern const struct channel_ops paper_channel;
+
+#endif

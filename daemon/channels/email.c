@@ -1,0 +1,354 @@
+/* The e-mail channel. libesmtp blocks, so sessions run in a small worker pool: jobs collected in
+ * one loop iteration are cut into batches, one SMTP session (one connection, pipelined) per
+ * batch, and the outcomes come back to the loop. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libesmtp.h>
+
+#include "channel.h"
+#include "daemon.h"
+#include "log.h"
+#include "mime.h"
+#include "template.h"
+#include "workers.h"
+
+/* What a session needs from the config, copied so a reload cannot pull it from under a worker.
+ * Reference-counted on the loop thread only. */
+struct email_settings {
+    int refs;
+    char *server, *from, *envelope_from, *domain, *inbox_url;
+    enum starttls_mode starttls;
+    long timeout;
+    int batch;
+};
+
+struct email_state {
+    struct daemon *d;
+    struct workers *pool;
+    struct email_settings *settings;
+    struct send_job *queue_head, *queue_tail;
+    struct event *flush_ev;
+    int in_flight;
+};
+
+struct email_batch {
+    struct email_state *st;
+    struct email_settings *settings;
+    struct send_job *jobs;
+};
+
+static void settings_unref(struct email_settings *s)
+{
+    if (s == NULL || --s->refs > 0)
+        return;
+    free(s->server);
+    free(s->from);
+    free(s->envelope_from);
+    free(s->domain);
+    free(s->inbox_url);
+    free(s);
+}
+
+static struct email_settings *settings_new(const struct config *cfg)
+{
+    struct email_settings *s = calloc(1, sizeof(*s));
+    char *display = NULL;
+
+    if (s == NULL)
+        return NULL;
+    s->refs = 1;
+    s->server = strdup(cfg->email.server);
+    s->inbox_url = strdup(cfg->inbox_url);
+    s->starttls = cfg->email.starttls;
+    s->timeout = cfg->email.timeout;
+    s->batch = cfg->email.batch;
+    if (mime_parse_mailbox(cfg->email.from, &display, &s->envelope_from) == -1 ||
+        s->server == NULL || s->inbox_url == NULL) {
+        log_err("email: 'from' must be an address like \"Name <noreply@example.nl>\"");
+        free(display);
+        settings_unref(s);
+        return NULL;
+    }
+    s->from = mime_mailbox(display, s->envelope_from);
+    s->domain = strdup(strchr(s->envelope_from, '@') + 1);
+    free(display);
+    if (s->from == NULL || s->domain == NULL) {
+        settings_unref(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* ---- on a worker thread ---- */
+
+/* The whole message, CRLF line ends. The Message-ID is stable per (message, step) so that a
+ * repeat after a crash (at-least-once) can be recognised as the same notice. */
+static char *build_message(const struct email_settings *s, struct send_job *job)
+{
+    char *subject = NULL, *body = NULL, *qp = NULL, *h_subject = NULL, *to = NULL, *out = NULL;
+    char created[32] = "", date[64];
+    size_t outlen;
+    time_t created_t = (time_t)job->created_at, now = time(NULL);
+    struct tm tm;
+
+    localtime_r(&created_t, &tm);
+    strftime(created, sizeof(created), "%d-%m-%Y", &tm);
+    struct template_vars vars = {
+        .name = job->recipient_name,
+        .sender = job->sender,
+        .subject = job->hide_subject ? NULL : job->subject,
+        .link = job->link && *job->link ? job->link : s->inbox_url,
+        .created = created,
+    };
+    if (template_render(CHANNEL_EMAIL, job->template, job->language, &vars, &subject, &body) == -1)
+        goto out;
+    if ((qp = mime_quoted_printable(body)) == NULL ||
+        (h_subject = mime_header("Subject", subject)) == NULL ||
+        (to = mime_mailbox(job->recipient_name, job->email)) == NULL)
+        goto out;
+    mime_date(now, date, sizeof(date));
+    FILE *f = open_memstream(&out, &outlen);
+    if (f == NULL)
+        goto out;
+    fprintf(f, "From: %s\r\nTo: %s\r\n%s\r\nDate: %s\r\n"
+               "Message-ID: <herinnerd.%" PRId64 ".%d@%s>\r\n"
+               "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n"
+               "Content-Transfer-Encoding: quoted-printable\r\n"
+               "Auto-Submitted: auto-generated\r\n"
+               "X-Herinnerd-Message: %" PRId64 "-%d\r\n\r\n%s",
+            s->from, to, h_subject, date, job->message_id, job->step, s->domain,
+            job->message_id, job->step, qp);
+    fclose(f);
+    snprintf(job->external_id, sizeof(job->external_id), "<herinnerd.%" PRId64 ".%d@%s>",
+             job->message_id, job->step, s->domain);
+out:
+    free(subject);
+    free(body);
+    free(qp);
+    free(h_subject);
+    free(to);
+    return out;
+}
+
+static void status_text(const smtp_status_t *st, char *buf, size_t len)
+{
+    snprintf(buf, len, "%d %s", st->code, st->text ? st->text : "");
+    buf[strcspn(buf, "\r\n")] = '\0';
+}
+
+/* 2xx sent, 4xx or no answer: temporary, 5xx: permanent. The recipient's own status wins
+ * (a 550 on RCPT is about this address). */
+static void judge(struct send_job *job, smtp_message_t msg, smtp_recipient_t rcpt,
+                  const char *server)
+{
+    const smtp_status_t *rs = smtp_recipient_status(rcpt);
+    const smtp_status_t *ms = smtp_message_transfer_status(msg);
+    char text[400], err[128];
+
+    if (rs && rs->code >= 400) {
+        status_text(rs, text, sizeof(text));
+        job_set_outcome(job, rs->code >= 500 ? OUTCOME_PERMANENT_FAILURE : OUTCOME_TEMPORARY_FAILURE,
+                        "%s", text);
+    } else if (ms && ms->code >= 200 && ms->code < 300) {
+        status_text(ms, text, sizeof(text));
+        job_set_outcome(job, OUTCOME_SENT, "%s", text);
+    } else if (ms && ms->code >= 400) {
+        status_text(ms, text, sizeof(text));
+        job_set_outcome(job, ms->code >= 500 ? OUTCOME_PERMANENT_FAILURE : OUTCOME_TEMPORARY_FAILURE,
+                        "%s", text);
+    } else {
+        smtp_strerror(smtp_errno(), err, sizeof(err));
+        job_set_outcome(job, OUTCOME_TEMPORARY_FAILURE,
+                        "SMTP session with %s ended before this message: %s", server, err);
+    }
+}
+
+static void batch_work(void *arg)
+{
+    struct email_batch *b = arg;
+    const struct email_settings *s = b->settings;
+    int n = 0;
+
+    for (struct send_job *j = b->jobs; j; j = j->next)
+        n++;
+    smtp_session_t session = smtp_create_session();
+    smtp_message_t *msgs = calloc(n, sizeof(*msgs));
+    smtp_recipient_t *rcpts = calloc(n, sizeof(*rcpts));
+    char **texts = calloc(n, sizeof(*texts));
+    if (session == NULL || msgs == NULL || rcpts == NULL || texts == NULL) {
+        for (struct send_job *j = b->jobs; j; j = j->next)
+            job_set_outcome(j, OUTCOME_TEMPORARY_FAILURE, "out of memory");
+        goto out;
+    }
+    smtp_set_server(session, s->server);
+    smtp_starttls_enable(session, s->starttls == STARTTLS_NO ? Starttls_DISABLED
+                                  : s->starttls == STARTTLS_REQUIRED ? Starttls_REQUIRED
+                                                                     : Starttls_ENABLED);
+    for (int w = Timeout_GREETING; w <= Timeout_DATA2; w++)
+        smtp_set_timeout(session, w | Timeout_OVERRIDE_RFC2822_MINIMUM, s->timeout * 1000);
+
+    int queued = 0, i = 0;
+    for (struct send_job *j = b->jobs; j; j = j->next, i++) {
+        snprintf(j->address, sizeof(j->address), "%s", j->email);
+        mime_strip_controls(j->address);
+        if (!mime_address_ok(j->email)) {
+            job_set_outcome(j, OUTCOME_SKIPPED, "invalid e-mail address");
+            continue;
+        }
+        if ((texts[i] = build_message(s, j)) == NULL) {
+            job_set_outcome(j, OUTCOME_TEMPORARY_FAILURE, "could not build the message");
+            continue;
+        }
+        msgs[i] = smtp_add_message(session);
+        smtp_set_reverse_path(msgs[i], s->envelope_from);
+        rcpts[i] = smtp_add_recipient(msgs[i], j->email);
+        smtp_set_message_str(msgs[i], texts[i]);
+        queued++;
+    }
+    if (queued > 0) {
+        int ok = smtp_start_session(session);
+        char err[128];
+        if (!ok)
+            smtp_strerror(smtp_errno(), err, sizeof(err));
+        i = 0;
+        for (struct send_job *j = b->jobs; j; j = j->next, i++) {
+            if (msgs[i] == NULL)
+                continue;
+            if (!ok)
+                job_set_outcome(j, OUTCOME_TEMPORARY_FAILURE, "SMTP session with %s failed: %s",
+                                s->server, err);
+            else
+                judge(j, msgs[i], rcpts[i], s->server);
+        }
+    }
+out:
+    if (session)
+        smtp_destroy_session(session);
+    for (i = 0; texts && i < n; i++)
+        free(texts[i]);
+    free(texts);
+    free(msgs);
+    free(rcpts);
+}
+
+/* ---- back on the loop ---- */
+
+static void batch_done(void *arg)
+{
+    struct email_batch *b = arg;
+    struct send_job *j, *next;
+
+    for (j = b->jobs; j; j = next) {
+        next = j->next;
+        j->next = NULL;
+        b->st->in_flight--;
+        j->done(j, j->done_arg);
+    }
+    settings_unref(b->settings);
+    free(b);
+}
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct email_state *st = arg;
+
+    (void)fd;
+    (void)what;
+    while (st->queue_head) {
+        struct email_batch *b = calloc(1, sizeof(*b));
+        if (b == NULL) {
+            log_err("email: out of memory; will retry");
+            event_active(st->flush_ev, 0, 0);
+            return;
+        }
+        b->st = st;
+        b->settings = st->settings;
+        b->settings->refs++;
+        struct send_job **tail = &b->jobs;
+        for (int k = 0; k < st->settings->batch && st->queue_head; k++) {
+            struct send_job *j = st->queue_head;
+            st->queue_head = j->next;
+            j->next = NULL;
+            *tail = j;
+            tail = &j->next;
+        }
+        if (st->queue_head == NULL)
+            st->queue_tail = NULL;
+        workers_submit(st->pool, batch_work, batch_done, b);
+    }
+}
+
+static void email_send(void *state, struct send_job *job)
+{
+    struct email_state *st = state;
+
+    job->next = NULL;
+    if (st->queue_tail)
+        st->queue_tail->next = job;
+    else
+        st->queue_head = job;
+    st->queue_tail = job;
+    st->in_flight++;
+    /* sends claimed in the same loop iteration share sessions */
+    event_active(st->flush_ev, 0, 0);
+}
+
+static void *email_start(struct daemon *d)
+{
+    struct email_state *st = calloc(1, sizeof(*st));
+
+    if (st == NULL)
+        return NULL;
+    st->d = d;
+    if ((st->settings = settings_new(d->cfg)) == NULL ||
+        (st->pool = workers_new(d->base, d->cfg->email.workers, "email")) == NULL ||
+        (st->flush_ev = event_new(d->base, -1, 0, flush_cb, st)) == NULL) {
+        settings_unref(st->settings);
+        workers_free(st->pool);
+        free(st);
+        return NULL;
+    }
+    return st;
+}
+
+static int email_reload(void *state, const struct config *cfg)
+{
+    struct email_state *st = state;
+    struct email_settings *s = settings_new(cfg);
+
+    if (s == NULL)
+        return -1;
+    if (cfg->email.workers != st->d->cfg->email.workers)
+        log_warn("email: a new number of workers takes effect at restart");
+    settings_unref(st->settings);
+    st->settings = s;
+    return 0;
+}
+
+static int email_in_flight(void *state)
+{
+    return ((struct email_state *)state)->in_flight;
+}
+
+static void email_stop(void *state)
+{
+    struct email_state *st = state;
+
+    workers_free(st->pool);
+    event_free(st->flush_ev);
+    settings_unref(st->settings);
+    free(st);
+}
+
+const struct channel_ops email_channel = {
+    .name = "email",
+    .start = email_start,
+    .send = email_send,
+    .reload = email_reload,
+    .in_flight = email_in_flight,
+    .stop = email_stop,
+};

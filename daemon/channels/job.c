@@ -1,0 +1,34 @@
+/* Helpers shared by every channel for the job they are handed. */
+#include "channel.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+void job_set_outcome(struct send_job *job, enum outcome o, const char *fmt, ...)
+{
+    va_list ap;
+
+    job->outcome = o;
+    va_start(ap, fmt);
+    vsnprintf(job->detail, sizeof(job->detail), fmt, ap);
+    va_end(ap);
+}
+
+void job_free(struct send_job *job)
+{
+    if (job == NULL)
+        return;
+    free(job->policy);
+    free(job->template);
+    free(job->recipient_name);
+    free(job->email);
+    free(job->mobile);
+    free(job->postal_address);
+    free(job->language);
+    free(job->sender);
+    free(job->kind);
+    free(job->subject);
+    free(job->link);
+    free(job);
+}

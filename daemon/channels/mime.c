@@ -1,0 +1,238 @@
+#include "mime.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+void mime_strip_controls(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = ' ';
+}
+
+static int printable_ascii(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+            return 0;
+    return 1;
+}
+
+static void base64_chunk(FILE *f, const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = p[i] << 16 | (i + 1 < n ? p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
+        fputc(b64[v >> 18 & 63], f);
+        fputc(b64[v >> 12 & 63], f);
+        fputc(i + 1 < n ? b64[v >> 6 & 63] : '=', f);
+        fputc(i + 2 < n ? b64[v & 63] : '=', f);
+    }
+}
+
+/* Length of the UTF-8 sequence starting at P (1 for stray bytes, so we always advance). */
+static size_t utf8_len(const unsigned char *p)
+{
+    if (*p >= 0xf0 && p[1] && p[2] && p[3])
+        return 4;
+    if (*p >= 0xe0 && p[1] && p[2])
+        return 3;
+    if (*p >= 0xc0 && p[1])
+        return 2;
+    return 1;
+}
+
+/* Encoded-words of at most 75 characters ("=?UTF-8?B?" + 60 base64 + "?="), never splitting a
+ * UTF-8 character, each on its own folded line. */
+static void encode_words(FILE *f, const char *value, size_t first_line_used)
+{
+    const unsigned char *p = (const unsigned char *)value;
+    int first = 1;
+
+    while (*p) {
+        size_t n = 0;
+        while (p[n]) {
+            size_t l = utf8_len(p + n);
+            if (n + l > 45)          /* 45 bytes -> 60 base64 characters */
+                break;
+            n += l;
+        }
+        if (!first || first_line_used + 72 > 78)
+            fputs("\r\n ", f);
+        fputs("=?UTF-8?B?", f);
+        base64_chunk(f, p, n);
+        fputs("?=", f);
+        p += n;
+        first = 0;
+    }
+}
+
+/* Plain ASCII folded at spaces. */
+static void fold_plain(FILE *f, const char *value, size_t used)
+{
+    const char *p = value;
+
+    while (*p) {
+        size_t word = strcspn(p + 1, " ") + 1;   /* includes a leading space, if any */
+        if (used + word > 78 && used > 1 && *p == ' ') {
+            fputs("\r\n", f);
+            used = 0;
+        }
+        fwrite(p, 1, word, f);
+        used += word;
+        p += word;
+    }
+}
+
+char *mime_header(const char *name, const char *value)
+{
+    char *clean = strdup(value ? value : ""), *out = NULL;
+    size_t outlen;
+    FILE *f;
+
+    if (clean == NULL || (f = open_memstream(&out, &outlen)) == NULL) {
+        free(clean);
+        return NULL;
+    }
+    mime_strip_controls(clean);
+    fprintf(f, "%s: ", name);
+    /* "=?" in plain text would be read as an encoded-word: encode such values too */
+    if (printable_ascii(clean) && strstr(clean, "=?") == NULL)
+        fold_plain(f, clean, strlen(name) + 2);
+    else
+        encode_words(f, clean, strlen(name) + 2);
+    fclose(f);
+    free(clean);
+    return out;
+}
+
+char *mime_mailbox(const char *display, const char *addr)
+{
+    char *out = NULL, *clean;
+    size_t outlen;
+    FILE *f;
+
+    if (display == NULL || *display == '\0')
+        return strdup(addr);
+    if ((clean = strdup(display)) == NULL || (f = open_memstream(&out, &outlen)) == NULL) {
+        free(clean);
+        return NULL;
+    }
+    mime_strip_controls(clean);
+    if (printable_ascii(clean) && strstr(clean, "=?") == NULL) {
+        fputc('"', f);
+        for (const char *p = clean; *p; p++) {
+            if (*p == '"' || *p == '\\')
+                fputc('\\', f);
+            fputc(*p, f);
+        }
+        fputc('"', f);
+    } else
+        encode_words(f, clean, 0);
+    fprintf(f, " <%s>", addr);
+    fclose(f);
+    free(clean);
+    return out;
+}
+
+int mime_parse_mailbox(const char *text, char **display, char **addr)
+{
+    const char *lt = strrchr(text, '<'), *gt = strrchr(text, '>');
+
+    *display = *addr = NULL;
+    if (lt == NULL) {
+        *addr = strdup(text);
+        *display = strdup("");
+    } else {
+        if (gt == NULL || gt < lt)
+            return -1;
+        *addr = strndup(lt + 1, gt - lt - 1);
+        size_t dl = lt - text;
+        while (dl > 0 && isspace((unsigned char)text[dl - 1]))
+            dl--;
+        const char *d = text;
+        if (dl >= 2 && d[0] == '"' && d[dl - 1] == '"') {
+            d++;
+            dl -= 2;
+        }
+        *display = strndup(d, dl);
+    }
+    if (*addr == NULL || *display == NULL || !mime_address_ok(*addr)) {
+        free(*addr);
+        free(*display);
+        *addr = *display = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int mime_address_ok(const char *addr)
+{
+    const char *at = strchr(addr, '@');
+
+    if (at == NULL || at == addr || at[1] == '\0' || strchr(at + 1, '@') != NULL)
+        return 0;
+    for (const char *p = addr; *p; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '<' || *p == '>' || *p == ',' ||
+            *p == '(' || *p == ')' || *p == '"' || *p == ';')
+            return 0;
+    return strlen(addr) <= 254;
+}
+
+char *mime_quoted_printable(const char *text)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *out = NULL;
+    size_t outlen, col = 0;
+    FILE *f = open_memstream(&out, &outlen);
+
+    if (f == NULL)
+        return NULL;
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if (*p == '\n') {
+            fputs("\r\n", f);
+            col = 0;
+            continue;
+        }
+        if (*p == '\r')
+            continue;
+        int literal = (*p >= 33 && *p <= 126 && *p != '=') ||
+                      ((*p == ' ' || *p == '\t') && p[1] != '\n' && p[1] != '\0');
+        /* a leading dot is fine for SMTP (the client dot-stuffs), but "From " lines get mangled
+         * by some mailboxes: encode the F */
+        if (col == 0 && *p == 'F' && strncmp((const char *)p, "From ", 5) == 0)
+            literal = 0;
+        size_t need = literal ? 1 : 3;
+        if (col + need > 75) {
+            fputs("=\r\n", f);
+            col = 0;
+        }
+        if (literal)
+            fputc(*p, f);
+        else {
+            fputc('=', f);
+            fputc(hex[*p >> 4], f);
+            fputc(hex[*p & 15], f);
+        }
+        col += need;
+    }
+    fclose(f);
+    return out;
+}
+
+void mime_date(time_t t, char *buf, size_t len)
+{
+    static const char *const days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+    static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+    struct tm tm;
+
+    localtime_r(&t, &tm);
+    long off = tm.tm_gmtoff / 60;
+    snprintf(buf, len, "%s, %02d %s %04d %02d:%02d:%02d %c%02ld%02ld", days[tm.tm_wday], tm.tm_mday,
+             months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             off < 0 ? '-' : '+', labs(off) / 60, labs(off) % 60);
+}

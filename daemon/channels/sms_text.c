@@ -1,0 +1,1 @@
+#include "sms_text.h"

@@ -1,0 +1,3 @@
+#ifndef HERINNERD_SMS_TEXT_H
+#define HERINNERD_SMS_TEXT_H
+#endif

@@ -1,0 +1,53 @@
+/* The one daemon struct: everything the event loop owns. No other global mutable state. */
+#ifndef HERINNERD_DAEMON_H
+#define HERINNERD_DAEMON_H
+
+#include <event2/event.h>
+
+#include "channels/channel.h"
+#include "config.h"
+
+struct db;
+struct engine;
+struct http;
+struct metrics;
+
+/* Configurations loaded during this run, newest first: escalations frozen under an older one
+ * keep its policy until they finish. */
+struct config_entry {
+    struct config *cfg;
+    struct config_entry *next;
+};
+
+struct daemon {
+    struct event_base *base;
+    const char *config_path;
+    struct config *cfg;                 /* current: the head of `configs` */
+    struct config_entry *configs;
+    struct db *db;
+    struct engine *engine;
+    struct http *http;
+    struct metrics *metrics;
+    const struct channel_ops *channel_ops[CHANNEL_COUNT];
+    void *channel_state[CHANNEL_COUNT];
+    struct event *sighup, *sigterm, *sigint, *watchdog, *drain_timer;
+    int ready_sent;
+    int draining;
+    int exit_code;
+};
+
+/* The config with this SHA-256, if it was loaded during this run. */
+const struct config *daemon_config_by_sha(const struct daemon *d, const char *sha256);
+/* Tell systemd (and operators) how things stand: STATUS= with counts. */
+void daemon_update_status(struct daemon *d);
+/* Called by the engine once the database is connected and listening. */
+void daemon_database_ready(struct daemon *d);
+/* Make CFG the current config (and the process's time zone); older ones stay for frozen policies. */
+int daemon_push_config(struct daemon *d, struct config *cfg);
+/* Start channels CFG enables that are not running yet; hand CFG to the running ones. */
+int daemon_apply_channels(struct daemon *d, const struct config *cfg);
+int daemon_channel_enabled(const struct config *cfg, enum channel_id ch);
+/* Called when the last in-flight work is done during a drain. */
+void daemon_check_drained(struct daemon *d);
+
+#endif

@@ -1,0 +1,41 @@
+/* One non-blocking libpq connection driven by the event loop: a FIFO of queries, LISTEN, and
+ * reconnection with backoff when the server goes away. */
+#ifndef HERINNERD_DB_H
+#define HERINNERD_DB_H
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+
+struct db;
+
+/* RES is NULL when the query could not run (no connection); the callback must not PQclear it. */
+typedef void (*db_result_fn)(PGresult *res, void *arg);
+
+struct db_events {
+    void (*connected)(void *arg);         /* connected and LISTENing */
+    void (*disconnected)(void *arg);
+    void (*notify)(const char *channel, const char *payload, void *arg);
+    void *arg;
+};
+
+/* Queries flagged DB_KEEP survive a lost connection: they are run again after reconnecting, so
+ * they must be idempotent. Others fail with RES == NULL. */
+#define DB_KEEP 1
+
+struct db *db_new(struct event_base *base, const char *conninfo, const char *listen_channel,
+                  const struct db_events *events);
+void db_start(struct db *db);
+int db_connected(const struct db *db);
+/* Use CONNINFO from the next connection on (reload). */
+int db_set_conninfo(struct db *db, const char *conninfo);
+/* Queue a query with text parameters (NULL = SQL NULL). The strings are copied. */
+int db_query(struct db *db, int flags, const char *sql, int nparams, const char *const *params,
+             db_result_fn fn, void *arg);
+/* Queries queued or running. */
+int db_queued(const struct db *db);
+void db_free(struct db *db);
+
+/* A result is an error because the connection broke (retryable), not because of the SQL. */
+int db_result_ok(const PGresult *res);
+
+#endif

@@ -1,0 +1,176 @@
+#include "http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+
+#include "daemon.h"
+#include "db.h"
+#include "log.h"
+#include "metrics.h"
+
+struct http {
+    struct daemon *d;
+    struct evhttp *server;
+    http_dlr_fn dlr;
+    void *dlr_arg;
+};
+
+static void reply(struct evhttp_request *req, int code, const char *reason, const char *text)
+{
+    struct evbuffer *b = evbuffer_new();
+
+    if (b == NULL) {
+        evhttp_send_error(req, 500, "Out of memory");
+        return;
+    }
+    evbuffer_add_printf(b, "%s", text);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "text/plain; charset=utf-8");
+    evhttp_send_reply(req, code, reason, b);
+    evbuffer_free(b);
+}
+
+static void healthz(struct evhttp_request *req, void *arg)
+{
+    struct http *h = arg;
+
+    if (db_connected(h->d->db))
+        reply(req, 200, "OK", "ok\n");
+    else
+        reply(req, 503, "Service Unavailable", "database not connected\n");
+}
+
+/* Escalations by state, and the due backlog, straight from the database. */
+#define SQL_ESCALATION_STATS \
+    "SELECT state, count(*)," \
+    "       count(*) FILTER (WHERE state = 'active' AND next_at <= now())," \
+    "       coalesce(extract(epoch FROM now() - min(next_at)" \
+    "                FILTER (WHERE state = 'active' AND next_at <= now())), 0)" \
+    "  FROM herinnerd.escalations GROUP BY state"
+
+struct metrics_request {
+    struct http *h;
+    struct evhttp_request *req;
+};
+
+static void metrics_reply(PGresult *res, void *arg)
+{
+    struct metrics_request *mr = arg;
+    struct http *h = mr->h;
+    char *text = metrics_render(h->d->metrics, db_result_ok(res) ? res : NULL,
+                                db_connected(h->d->db));
+    struct evhttp_request *req = mr->req;
+
+    free(mr);
+    if (text == NULL) {
+        evhttp_send_error(req, 500, "Out of memory");
+        return;
+    }
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "text/plain; version=0.0.4; charset=utf-8");
+    struct evbuffer *b = evbuffer_new();
+    if (b)
+        evbuffer_add(b, text, strlen(text));
+    evhttp_send_reply(req, 200, "OK", b);
+    if (b)
+        evbuffer_free(b);
+    free(text);
+}
+
+static void metrics_page(struct evhttp_request *req, void *arg)
+{
+    struct http *h = arg;
+    struct metrics_request *mr = calloc(1, sizeof(*mr));
+
+    if (mr == NULL) {
+        evhttp_send_error(req, 500, "Out of memory");
+        return;
+    }
+    mr->h = h;
+    mr->req = req;
+    /* answered from the query's callback; without a connection it runs at once with NULL */
+    db_query(h->d->db, 0, SQL_ESCALATION_STATS, 0, NULL, metrics_reply, mr);
+}
+
+static void dlr(struct evhttp_request *req, void *arg)
+{
+    struct http *h = arg;
+    const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+
+    if (h->dlr == NULL) {
+        reply(req, 404, "Not Found", "no SMS channel configured\n");
+        return;
+    }
+    if (query == NULL) {
+        reply(req, 400, "Bad Request", "missing query\n");
+        return;
+    }
+    int code = h->dlr(query, h->dlr_arg);
+    reply(req, code, code == 200 ? "OK" : code == 404 ? "Not Found" : "Bad Request",
+          code == 200 ? "ok\n" : "rejected\n");
+}
+
+static void not_found(struct evhttp_request *req, void *arg)
+{
+    (void)arg;
+    reply(req, 404, "Not Found", "not found\n");
+}
+
+struct http *http_start(struct daemon *d, const char *listen)
+{
+    struct http *h = calloc(1, sizeof(*h));
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+
+    if (h == NULL || colon == NULL || (size_t)(colon - listen) >= sizeof(host))
+        goto fail;
+    memcpy(host, listen, colon - listen);
+    host[colon - listen] = '\0';
+    /* "[::1]:9187" */
+    char *bare = host;
+    if (bare[0] == '[' && bare[strlen(bare) - 1] == ']') {
+        bare[strlen(bare) - 1] = '\0';
+        bare++;
+    }
+    h->d = d;
+    if ((h->server = evhttp_new(d->base)) == NULL)
+        goto fail;
+    evhttp_set_allowed_methods(h->server, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
+    evhttp_set_max_body_size(h->server, 16384);
+    evhttp_set_max_headers_size(h->server, 16384);
+    evhttp_set_timeout(h->server, 30);
+    if (evhttp_bind_socket(h->server, bare, (unsigned short)atoi(colon + 1)) != 0) {
+        log_err("http: cannot listen on %s", listen);
+        goto fail;
+    }
+    evhttp_set_cb(h->server, "/healthz", healthz, h);
+    evhttp_set_cb(h->server, "/metrics", metrics_page, h);
+    evhttp_set_cb(h->server, "/dlr", dlr, h);
+    evhttp_set_gencb(h->server, not_found, h);
+    log_info("http: listening on %s (/healthz, /metrics, /dlr)", listen);
+    return h;
+fail:
+    http_stop(h);
+    return NULL;
+}
+
+void http_set_dlr_handler(struct http *h, http_dlr_fn fn, void *arg)
+{
+    if (h) {
+        h->dlr = fn;
+        h->dlr_arg = arg;
+    }
+}
+
+void http_stop(struct http *h)
+{
+    if (h == NULL)
+        return;
+    if (h->server)
+        evhttp_free(h->server);
+    free(h);
+}

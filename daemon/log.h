@@ -1,0 +1,22 @@
+/* Logging: to the journal (with structured fields) when stderr is connected to it, else to stderr.
+ * Modelled on OpenSMTPD's log.h. */
+#ifndef HERINNERD_LOG_H
+#define HERINNERD_LOG_H
+
+#include <stdint.h>
+
+void log_init(const char *ident, int debug);
+
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* log_err and exit(1) */
+void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* An event about one message: the journal gets HERINNERD_MESSAGE=<id> so
+ * `journalctl HERINNERD_MESSAGE=42` shows its whole story. */
+void log_message(int priority, int64_t message_id, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

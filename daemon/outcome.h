@@ -1,0 +1,32 @@
+/* The outcomes an attempt row may record (DESIGN.md section 3, a contract) and escalation states. */
+#ifndef HERINNERD_OUTCOME_H
+#define HERINNERD_OUTCOME_H
+
+enum outcome {
+    OUTCOME_SENT,
+    OUTCOME_DELIVERED,
+    OUTCOME_TEMPORARY_FAILURE,
+    OUTCOME_PERMANENT_FAILURE,
+    OUTCOME_SKIPPED,
+    OUTCOME_QUEUED,
+    OUTCOME_WITHDRAWN,
+    OUTCOME_HANDED_OVER,
+};
+
+static inline const char *outcome_name(enum outcome o)
+{
+    static const char *const names[] = { "sent", "delivered", "temporary-failure",
+                                         "permanent-failure", "skipped", "queued", "withdrawn",
+                                         "handed-over" };
+    return (unsigned)o < sizeof(names) / sizeof(names[0]) ? names[o] : "?";
+}
+
+enum escalation_state { STATE_ACTIVE, STATE_READ, STATE_DONE, STATE_FAILED };
+
+static inline const char *state_name(enum escalation_state s)
+{
+    static const char *const names[] = { "active", "read", "done", "failed" };
+    return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
+}
+
+#endif
