@@ -1,0 +1,112 @@
+/* herinnerctl check | explain | status: answers for admins and help desks. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "ctl.h"
+
+int ctl_check(const struct ctl *ctl)
+{
+    struct config *cfg = ctl_load_config(ctl);
+
+    if (cfg == NULL)
+        return 1;
+    printf("%s: ok (%zu policies, sha256 %s)\n", ctl->config_path, cfg->npolicies, cfg->sha256);
+    config_free(cfg);
+    return 0;
+}
+
+static void print_duration(long s)
+{
+    if (s % 604800 == 0 && s)
+        printf("%ldw", s / 604800);
+    else if (s % 86400 == 0 && s)
+        printf("%ldd", s / 86400);
+    else if (s % 3600 == 0 && s)
+        printf("%ldh", s / 3600);
+    else if (s % 60 == 0 && s)
+        printf("%ldm", s / 60);
+    else
+        printf("%lds", s);
+}
+
+int ctl_explain(const struct ctl *ctl, const char *kind)
+{
+    struct config *cfg = ctl_load_config(ctl);
+
+    if (cfg == NULL)
+        return 1;
+    const struct policy *po = config_policy_for_kind(cfg, kind);
+    if (po == NULL) {
+        printf("messages of kind '%s' match no policy: they are not escalated\n", kind);
+        config_free(cfg);
+        return 1;
+    }
+    printf("messages of kind '%s' follow policy '%s'%s:\n", kind, po->name,
+           po->hide_subject ? " (subject hidden from e-mail and SMS)" : "");
+    for (size_t i = 0; i < po->nsteps; i++) {
+        const struct step *st = &po->steps[i];
+        printf("  %zu. %-5s ", i + 1, channel_name(st->channel));
+        print_duration(st->offset);
+        printf(st->from_due ? " before the due date" : " after arrival");
+        printf(", template '%s'", st->template);
+        if (st->quiet_start != st->quiet_end)
+            printf(", not between %02d:%02d and %02d:%02d", st->quiet_start / 60,
+                   st->quiet_start % 60, st->quiet_end / 60, st->quiet_end % 60);
+        if (st->business_days)
+            printf(", business days only");
+        printf(", up to %d retries (backoff ", st->retry_max);
+        print_duration(st->retry_backoff);
+        printf(", doubling)\n");
+    }
+    printf("the ladder stops as soon as the message is read.\n");
+    config_free(cfg);
+    return 0;
+}
+
+int ctl_status(const struct ctl *ctl, const char *message_id)
+{
+    const char *params[] = { message_id };
+    PGconn *conn = ctl_connect(ctl);
+    int rc = 1;
+
+    if (conn == NULL)
+        return 1;
+    PGresult *m = PQexecParams(conn,
+        "SELECT m.sender, m.kind, m.subject, m.created_at, m.read_at, e.policy, e.state, e.step + 1,"
+        "       e.next_at FROM herinnerd.messages m"
+        "  LEFT JOIN herinnerd.escalations e ON e.message_id = m.id WHERE m.id = $1::bigint",
+        1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(m) != PGRES_TUPLES_OK || PQntuples(m) != 1) {
+        fprintf(stderr, "herinnerctl: no message %s%s%s\n", message_id,
+                PQresultStatus(m) != PGRES_TUPLES_OK ? ": " : "",
+                PQresultStatus(m) != PGRES_TUPLES_OK ? PQresultErrorMessage(m) : "");
+        goto out;
+    }
+    printf("message %s from %s (%s): %s\n  arrived %s, %s\n", message_id, PQgetvalue(m, 0, 0),
+           PQgetvalue(m, 0, 1), PQgetvalue(m, 0, 2), PQgetvalue(m, 0, 3),
+           PQgetisnull(m, 0, 4) ? "unread" : "read");
+    if (!PQgetisnull(m, 0, 4))
+        printf("  read at %s\n", PQgetvalue(m, 0, 4));
+    if (PQgetisnull(m, 0, 5))
+        printf("  not (yet) adopted by herinnerd\n");
+    else
+        printf("  escalation: policy '%s', %s, at step %s%s%s\n", PQgetvalue(m, 0, 5),
+               PQgetvalue(m, 0, 6), PQgetvalue(m, 0, 7), PQgetisnull(m, 0, 8) ? "" : ", next at ",
+               PQgetvalue(m, 0, 8));
+    PGresult *a = PQexecParams(conn,
+        "SELECT created_at, step + 1, try, channel, outcome, detail, coalesce(address, '')"
+        "  FROM herinnerd.attempts WHERE message_id = $1::bigint ORDER BY id",
+        1, NULL, params, NULL, NULL, 0);
+    for (int i = 0; PQresultStatus(a) == PGRES_TUPLES_OK && i < PQntuples(a); i++)
+        printf("  %s  step %s try %s  %-5s %-17s %s%s%s\n", PQgetvalue(a, i, 0),
+               PQgetvalue(a, i, 1), PQgetvalue(a, i, 2), PQgetvalue(a, i, 3), PQgetvalue(a, i, 4),
+               PQgetvalue(a, i, 5), *PQgetvalue(a, i, 6) ? " -> " : "", PQgetvalue(a, i, 6));
+    PQclear(a);
+    rc = 0;
+out:
+    PQclear(m);
+    PQfinish(conn);
+    return rc;
+}
