@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 
 #include "duration.h"
+#include "mime.h"
 #include "template.h"
 
 struct parser {
@@ -228,6 +229,14 @@ static int parse_email(struct parser *p, const config_setting_t *g, struct email
              "'starttls' must be \"no\", \"if-available\" or \"required\"");
         goto out;
     }
+    char *display = NULL, *addr = NULL;
+    if (mime_parse_mailbox(e->from, &display, &addr) == -1) {
+        fail(p, config_setting_get_member(g, "from"),
+             "'from' must be an address like \"MijnOverheid <noreply@example.nl>\"");
+        goto out;
+    }
+    free(display);
+    free(addr);
     if (e->timeout < 1) {
         fail(p, config_setting_get_member(g, "timeout"), "'timeout' must be at least 1s");
         goto out;

@@ -3,6 +3,9 @@
 #include <math.h>
 #include <time.h>
 
+/* a step this much later than planned was caught up on, not sent on time */
+#define CATCH_UP_SLACK 60.0
+
 static int in_quiet_hours(const struct step *st, int minute)
 {
     if (st->quiet_start == st->quiet_end)
@@ -104,9 +107,11 @@ void policy_advance(const struct policy *policy, const struct progress *cur, enu
     const struct step *nst = &policy->steps[next->step];
     /* a step without a plannable time is still visited (now) so that its skip gets recorded */
     next->next_at = policy_step_time(nst, created, due, now);
-    /* After a success, keep the gap the policy puts between two "after" steps: a daemon that
-     * catches up after downtime must not fire e-mail, SMS and letter in one minute. */
-    if (next->next_at != NO_TIME && outcome_is_success(outcome) && !st->from_due && !nst->from_due) {
+    /* After a step that ran late (downtime, catching up), keep the gap the policy puts between
+     * two "after" steps: e-mail, SMS and letter must not all go out in the same minute. */
+    int ran_late = now - (created + (double)st->offset) > CATCH_UP_SLACK;
+    if (next->next_at != NO_TIME && outcome_is_success(outcome) && ran_late && !st->from_due &&
+        !nst->from_due) {
         double spaced = policy_calendar_adjust(nst, now + (double)(nst->offset - st->offset));
         if (spaced > next->next_at)
             next->next_at = spaced;

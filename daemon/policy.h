@@ -29,8 +29,8 @@ struct progress {
 
 /* The escalation after try number CUR->tries + 1 of CUR->step ended with OUTCOME. A temporary
  * failure is retried until the budget is spent; anything final moves to the next step, which is
- * due at its planned time or now, whichever is later (after a success, also no sooner than the
- * policy's gap between the two steps). Steps that cannot be planned are passed
+ * due at its planned time or now, whichever is later (after a success that came late, also no
+ * sooner than the policy's gap between the two steps). Steps that cannot be planned are passed
  * over at once, so the engine records why. */
 void policy_advance(const struct policy *policy, const struct progress *cur, enum outcome outcome,
                     double created, double due, double now, struct progress *next);

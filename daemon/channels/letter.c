@@ -736,7 +736,7 @@ static int draw_address(cairo_t *cr, const char *name, const char *address, char
 	size_t cap = 2, n = 0, n_addr = 0;
 	char **lines;
 	double size = ADDR_SIZE_MAX, lead = 0;
-	cairo_font_extents_t fe;
+	cairo_font_extents_t fe = { 0 };
 	int rc = -1, saved = 0;
 
 	for (const char *q = a; *q; q++)

@@ -167,7 +167,8 @@ static int list_letters(const char *dir, struct id_list *out)
 	if (errno)
 		goto fail;
 	closedir(d);
-	qsort(out->v, out->n, sizeof *out->v, id_cmp);
+	if (out->n > 1)
+		qsort(out->v, out->n, sizeof *out->v, id_cmp);
 	return 0;
 fail:
 	saved = errno;

@@ -1,1 +1,160 @@
-int main(void){return 0;}
+/* Header encoding (RFC 2047), CR/LF stripping, quoted-printable. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "mime.h"
+
+static void ascii_subjects_stay_readable(void **state)
+{
+    (void)state;
+    char *h = mime_header("Subject", "Aanslag inkomstenbelasting 2025");
+    assert_string_equal(h, "Subject: Aanslag inkomstenbelasting 2025");
+    free(h);
+}
+
+static void utf8_subjects_are_encoded_words(void **state)
+{
+    (void)state;
+    char *h = mime_header("Subject", "Vriës");
+    assert_non_null(strstr(h, "=?UTF-8?B?VnJpw6tz?="));
+    free(h);
+}
+
+static void crlf_can_never_inject_a_header(void **state)
+{
+    (void)state;
+    char *h = mime_header("Subject", "Hallo\r\nBcc: victim@example.nl\r\n\r\nbody");
+    /* one logical header: no line break that is not followed by folding white space */
+    for (const char *p = strstr(h, "\r\n"); p; p = strstr(p + 2, "\r\n"))
+        assert_true(p[2] == ' ');
+    assert_null(strstr(h, "\nBcc:"));
+    assert_null(strchr(h, '\n') ? strstr(h, "\r\n\r\n") : NULL);
+    free(h);
+
+    /* encoded path too */
+    h = mime_header("Subject", "ë\r\nBcc: x@y");
+    for (const char *p = strstr(h, "\r\n"); p; p = strstr(p + 2, "\r\n"))
+        assert_true(p[2] == ' ');
+    free(h);
+}
+
+static void strip_controls(void **state)
+{
+    (void)state;
+    char s[] = "a\rb\nc\td\x01";
+    mime_strip_controls(s);
+    assert_string_equal(s, "a b c d ");
+}
+
+static void long_headers_are_folded(void **state)
+{
+    (void)state;
+    char subject[600];
+    memset(subject, 0, sizeof(subject));
+    for (int i = 0; i < 40; i++)
+        strcat(subject, i % 2 ? "ë" : "woord ");
+    char *h = mime_header("Subject", subject);
+    const char *line = h;
+    for (const char *p = h;; p++) {
+        if (*p == '\r' || *p == '\0') {
+            assert_true(p - line <= 78);
+            if (*p == '\0')
+                break;
+            line = p + 2;
+        }
+    }
+    free(h);
+
+    char ascii[400] = "";
+    for (int i = 0; i < 30; i++)
+        strcat(ascii, "belasting ");
+    h = mime_header("Subject", ascii);
+    assert_non_null(strstr(h, "\r\n "));
+    free(h);
+}
+
+static void encoded_words_never_split_a_character(void **state)
+{
+    (void)state;
+    /* 30 two-byte characters: a naive 45-byte cut would split one */
+    char s[100] = "";
+    for (int i = 0; i < 30; i++)
+        strcat(s, "ĳ");
+    char *h = mime_header("Subject", s);
+    /* first word: 22 characters = 44 bytes -> 60 base64 characters with padding */
+    const char *w = strstr(h, "=?UTF-8?B?");
+    assert_non_null(w);
+    const char *end = strstr(w, "?=");
+    assert_int_equal((end - w - 10) % 4, 0);
+    assert_true(end - w - 10 <= 60);
+    free(h);
+}
+
+static void mailboxes(void **state)
+{
+    (void)state;
+    char *display, *addr;
+    assert_int_equal(mime_parse_mailbox("MijnOverheid <noreply@example.nl>", &display, &addr), 0);
+    assert_string_equal(display, "MijnOverheid");
+    assert_string_equal(addr, "noreply@example.nl");
+    char *m = mime_mailbox(display, addr);
+    assert_string_equal(m, "\"MijnOverheid\" <noreply@example.nl>");
+    free(m);
+    free(display);
+    free(addr);
+    assert_int_equal(mime_parse_mailbox("\"A, B\" <a@b.nl>", &display, &addr), 0);
+    assert_string_equal(display, "A, B");
+    free(display);
+    free(addr);
+    assert_int_equal(mime_parse_mailbox("not an address", &display, &addr), -1);
+    assert_int_equal(mime_parse_mailbox("x <a@b@c>", &display, &addr), -1);
+    m = mime_mailbox("Jan \"de\" Vries", "jan@example.nl");
+    assert_string_equal(m, "\"Jan \\\"de\\\" Vries\" <jan@example.nl>");
+    free(m);
+}
+
+static void address_checks(void **state)
+{
+    (void)state;
+    assert_true(mime_address_ok("jan@example.nl"));
+    assert_false(mime_address_ok("jan"));
+    assert_false(mime_address_ok("@example.nl"));
+    assert_false(mime_address_ok("jan@"));
+    assert_false(mime_address_ok("jan@example.nl\r\nRCPT TO:<x@y>"));
+    assert_false(mime_address_ok("jan example@nl"));
+}
+
+static void quoted_printable(void **state)
+{
+    (void)state;
+    char *q = mime_quoted_printable("Beste Jan de Vriës,\nFrom now on = fine \n");
+    assert_string_equal(q, "Beste Jan de Vri=C3=ABs,\r\n=46rom now on =3D fine=20\r\n");
+    free(q);
+    char longline[200];
+    memset(longline, 'a', 150);
+    longline[150] = '\0';
+    q = mime_quoted_printable(longline);
+    assert_non_null(strstr(q, "=\r\n"));
+    free(q);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(ascii_subjects_stay_readable),
+        cmocka_unit_test(utf8_subjects_are_encoded_words),
+        cmocka_unit_test(crlf_can_never_inject_a_header),
+        cmocka_unit_test(strip_controls),
+        cmocka_unit_test(long_headers_are_folded),
+        cmocka_unit_test(encoded_words_never_split_a_character),
+        cmocka_unit_test(mailboxes),
+        cmocka_unit_test(address_checks),
+        cmocka_unit_test(quoted_printable),
+    };
+    return cmocka_run_group_tests_name("mime", tests, NULL, NULL);
+}
