@@ -213,7 +213,13 @@ static void marked_read(PGresult *res, void *arg)
 static void mark_read(struct engine *e, const char *id)
 {
     const char *params[] = { id };
-    db_query(e->d->db, 0, SQL_MARK_READ, 1, params, marked_read, e);
+    struct daemon *d = e->d;
+
+    db_query(d->db, 0, SQL_MARK_READ, 1, params, marked_read, e);
+    /* a letter may wait for the cut-off long after its escalation ended */
+    for (int ch = 0; ch < CHANNEL_COUNT; ch++)
+        if (d->channel_state[ch] && d->channel_ops[ch]->message_read)
+            d->channel_ops[ch]->message_read(d->channel_state[ch], id);
 }
 
 /* ---- the due timer ---- */

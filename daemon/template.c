@@ -101,7 +101,9 @@ char *template_expand(const char *format, const struct template_vars *vars)
             const char *val = NULL;
             if (*p == '{' && (close = memchr(p, '}', format + line_len - p)) != NULL &&
                 (val = var_value(vars, p + 1, close - p - 1)) != NULL) {
-                fputs(val, f);
+                /* a value stays on its line: no line breaks or other controls from the data */
+                for (; *val; val++)
+                    fputc((unsigned char)*val < 0x20 || *val == 0x7f ? ' ' : *val, f);
                 p = close;
             } else
                 fputc(*p, f);

@@ -19,7 +19,8 @@ struct template_vars {
 int template_exists(const char *name);
 
 /* Expand the subject line and body for CHANNEL into freshly malloc'd strings (caller frees).
- * Values are inserted as plain text; escaping for a medium is the caller's job. */
+ * Values are inserted as plain text on one line (control characters become spaces); escaping
+ * for a medium is the caller's job. */
 int template_render(enum channel_id channel, const char *name, const char *language,
                     const struct template_vars *vars, char **subject, char **body);
 

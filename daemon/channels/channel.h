@@ -45,6 +45,9 @@ struct channel_ops {
     void (*send)(void *state, struct send_job *job);
     /* adopt a new config (already validated); -1 keeps the old settings */
     int (*reload)(void *state, const struct config *cfg);
+    /* optional: a message was read (MESSAGE_ID as text), or NULL after (re)connecting to look
+     * at all of them; the paper channel withdraws letters still waiting for the cut-off */
+    void (*message_read)(void *state, const char *message_id);
     /* sends not yet completed (graceful drain waits for 0) */
     int (*in_flight)(void *state);
     void (*stop)(void *state);

@@ -46,21 +46,25 @@ static size_t utf8_len(const unsigned char *p)
 }
 
 /* Encoded-words of at most 75 characters ("=?UTF-8?B?" + 60 base64 + "?="), never splitting a
- * UTF-8 character, each on its own folded line. */
+ * UTF-8 character. The first word fills what is left of the first line (a value that starts
+ * on a continuation line would gain a leading space); the others get a folded line each. */
 static void encode_words(FILE *f, const char *value, size_t first_line_used)
 {
     const unsigned char *p = (const unsigned char *)value;
+    size_t room = first_line_used + 12 + 4 < 78 ? (78 - first_line_used - 12) / 4 * 3 : 0;
     int first = 1;
 
+    if (room > 45)
+        room = 45;
     while (*p) {
-        size_t n = 0;
+        size_t budget = first && room >= 4 ? room : 45, n = 0;   /* 45 bytes -> 60 base64 */
         while (p[n]) {
             size_t l = utf8_len(p + n);
-            if (n + l > 45)          /* 45 bytes -> 60 base64 characters */
+            if (n + l > budget)
                 break;
             n += l;
         }
-        if (!first || first_line_used + 72 > 78)
+        if (!first || budget != room)
             fputs("\r\n ", f);
         fputs("=?UTF-8?B?", f);
         base64_chunk(f, p, n);

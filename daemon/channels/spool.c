@@ -116,13 +116,23 @@ static bool parse_letter_name(const char *name, struct letter_id *id)
 	return true;
 }
 
+/* YYYY-MM-DD and a real day: it becomes a directory name the print house relies on */
 static bool valid_date(const char *d)
 {
+	static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int year, month, day;
+
 	for (int i = 0; i < 10; i++)
 		if (i == 4 || i == 7 ? d[i] != '-' : (d[i] < '0' || d[i] > '9'))
 			return false;
-	int month = (d[5] - '0') * 10 + d[6] - '0', day = (d[8] - '0') * 10 + d[9] - '0';
-	return d[10] == '\0' && month >= 1 && month <= 12 && day >= 1 && day <= 31;
+	if (d[10] != '\0')
+		return false;
+	year = atoi(d);
+	month = (d[5] - '0') * 10 + d[6] - '0';
+	day = (d[8] - '0') * 10 + d[9] - '0';
+	if (month < 1 || month > 12 || day < 1 || day > mdays[month - 1])
+		return false;
+	return month != 2 || day < 29 || (year % 4 == 0 && (year % 100 != 0 || year % 400 == 0));
 }
 
 static int id_list_add(struct id_list *l, struct letter_id id)

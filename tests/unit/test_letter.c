@@ -1,5 +1,7 @@
 /* test_letter.c — the PDF letter, read back with pdftotext. */
-#define _GNU_SOURCE
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* timegm, mkdtemp, nftw */
+#endif
 #include <errno.h>
 #include <ftw.h>
 #include <limits.h>
@@ -106,6 +108,52 @@ static char *pdf_text(const char *path)
 	buf[len] = '\0';
 	assert_int_equal(pclose(p), 0);
 	return buf;
+}
+
+#define PT(mm) ((mm) * 72.0 / 25.4)
+
+struct box {
+	double x0, y0, x1, y1;
+	char word[256];
+};
+
+/* pdftotext -bbox: every word with its box in points (origin top left); returns the count */
+static int word_boxes(const char *path, struct box **out)
+{
+	char cmd[PATH_MAX + 64], line[1024];
+	struct box *v = NULL, b;
+	int n = 0;
+	FILE *p;
+
+	snprintf(cmd, sizeof cmd, "pdftotext -q -bbox '%s' -", path);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	while (fgets(line, sizeof line, p)) {
+		if (sscanf(line, " <word xMin=\"%lf\" yMin=\"%lf\" xMax=\"%lf\" yMax=\"%lf\">%255[^<]", &b.x0, &b.y0,
+			   &b.x1, &b.y1, b.word) != 5)
+			continue;
+		v = realloc(v, (size_t)(n + 1) * sizeof *v);
+		assert_non_null(v);
+		v[n++] = b;
+	}
+	assert_int_equal(pclose(p), 0);
+	*out = v;
+	return n;
+}
+
+/* all text inside the margins: 25 mm left, 20 mm right, and on the page vertically */
+static void assert_inside_margins(const char *path)
+{
+	struct box *b;
+	int n = word_boxes(path, &b);
+
+	assert_true(n > 20);
+	for (int i = 0; i < n; i++) {
+		if (b[i].x0 < PT(25) - 0.5 || b[i].x1 > 595.28 - PT(20) + 0.5 || b[i].y0 < PT(10) || b[i].y1 > 841.89 - PT(8))
+			fail_msg("'%s' at x %.1f..%.1f y %.1f..%.1f is outside the margins", b[i].word, b[i].x0, b[i].x1,
+				 b[i].y0, b[i].y1);
+	}
+	free(b);
 }
 
 static char *render_text(struct fixture *f, const struct letter *l)
@@ -245,6 +293,7 @@ static void test_long_url_wraps(void **state)
 			joined[j++] = *p;
 	joined[j] = '\0';
 	assert_contains(joined, url); /* every character printed, in order */
+	assert_inside_margins(((struct fixture *)*state)->pdf);
 	free(joined);
 	free(t);
 
@@ -410,6 +459,34 @@ static void test_worst_case_stays_on_one_page(void **state)
 			break;
 	pclose(p);
 	assert_int_equal(pages, 1);
+	assert_inside_margins(f->pdf);
+}
+
+/* The address must show through the window: 20 mm from the left, 45 mm from the top, 85 x 45 mm
+ * (its top 5 mm are the return-address zone). */
+static void test_address_in_window(void **state)
+{
+	struct fixture *f = *state;
+	struct letter l = sample();
+	const char *words[] = { "Jan", "Vriës", "Kerkstraat", "1234", "AB", "Ĳsselstein" };
+	struct box *b;
+	int n, found = 0;
+
+	l.postal_address = STREET "\n" TOWN "\nNederland";
+	assert_int_equal(letter_render_pdf(&l, f->pdf, NULL, 0), 0);
+	n = word_boxes(f->pdf, &b);
+	for (int i = 0; i < n; i++) {
+		for (size_t w = 0; w < sizeof words / sizeof *words; w++) {
+			if (strcmp(b[i].word, words[w]) != 0 || b[i].y0 > PT(100))
+				continue;
+			found++;
+			assert_true(b[i].x0 >= PT(20) && b[i].x1 <= PT(20 + 85));
+			assert_true(b[i].y0 >= PT(45 + 5) && b[i].y1 <= PT(45 + 45));
+		}
+	}
+	assert_int_equal(found, 6);
+	free(b);
+	assert_inside_margins(f->pdf);
 }
 
 int main(void)
@@ -427,6 +504,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unwritable_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_address_must_fit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_address_in_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_worst_case_stays_on_one_page, setup, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);

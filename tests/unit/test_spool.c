@@ -1,5 +1,7 @@
 /* test_spool.c — the paper spool contract (DESIGN.md §8), including a concurrent hand-over. */
-#define _GNU_SOURCE
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* timegm, mkdtemp, nftw */
+#endif
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -348,11 +350,13 @@ static void test_bad_arguments(void **state)
 	assert_int_equal(errno, EINVAL);
 	assert_int_equal(spool_withdraw(f->root, 1, -2, err, sizeof err), SPOOL_ERROR);
 	assert_int_equal(errno, EINVAL);
-	const char *bad[] = { "2026-13-01", "20261123", "2026-11-2", "../../etc", "2026-11-23/..", "" };
+	const char *bad[] = { "2026-13-01", "20261123", "2026-11-2", "../../etc", "2026-11-23/..", "",
+			      "2026-02-29", "2026-04-31", "2026-00-10", "2026-11-23 " };
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		assert_int_equal(spool_handover(f->root, bad[i], NULL, NULL, NULL, err, sizeof err), SPOOL_ERROR);
 		assert_int_equal(errno, EINVAL);
 	}
+	assert_int_equal(spool_handover(f->root, "2028-02-29", NULL, NULL, NULL, err, sizeof err), SPOOL_OK);
 }
 
 static void test_real_letter(void **state)

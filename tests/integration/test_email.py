@@ -1,0 +1,274 @@
+"""The foundation end to end: an unread row becomes an e-mail and an attempt row, with a real
+PostgreSQL, a real SMTP server (smtp-sink) and the built daemon. Policies use seconds."""
+
+import datetime
+import os
+import signal
+
+import pytest
+
+from harness import check_config, wait_for
+
+
+def config(pg, smtp, steps=None, extra="", instance="test-1", policy_extra=""):
+    steps = steps or [
+        '{ channel = "email"; after = "0s"; retry = { max = 5; backoff = "1s"; }; }',
+        '{ channel = "null"; after = "0s"; }',
+    ]
+    return f"""
+instance = "{instance}";
+timezone = "Europe/Amsterdam";
+database: {{ conninfo = "{pg.conninfo()}"; }};
+email: {{ server = "{smtp.address}"; from = "MijnOverheid <noreply@example.nl>";
+          starttls = "no"; workers = 2; timeout = "10s"; }};
+{extra}
+policies = (
+  {{ name = "default"; kinds = [ "*" ]; {policy_extra}
+     steps = ( {", ".join(steps)} ); }}
+);
+"""
+
+
+def outcomes(pg, message_id):
+    return [(a["step"], a["channel"], a["outcome"]) for a in pg.attempts(message_id)]
+
+
+def wait_attempts(pg, message_id, n, timeout=15):
+    return wait_for(lambda: len(pg.attempts(message_id)) >= n and pg.attempts(message_id),
+                    timeout, what=f"{n} attempts for message {message_id}")
+
+
+def test_unread_message_is_emailed_with_its_subject_and_recorded(pg, smtp, daemon):
+    d = daemon(config(pg, smtp))
+    d.wait_ready()
+    r = pg.add_recipient("Jan de Vriës", email="jan@example.nl")
+    m = pg.add_message(r, subject="Aanslag inkomstenbelasting 2025 – ë ĳ", sender="Belastingdienst",
+                       link="https://mijn.overheid.nl/berichtenbox/42")
+    mail = smtp.wait_messages(1)[0]
+    assert mail["Subject"] == "Nieuw bericht van Belastingdienst: Aanslag inkomstenbelasting 2025 – ë ĳ"
+    assert mail.envelope_to == ["jan@example.nl"]
+    assert mail.envelope_from == "noreply@example.nl"
+    assert "Jan de Vriës" in str(mail["To"])
+    body = mail.get_content()
+    assert "https://mijn.overheid.nl/berichtenbox/42" in body
+    assert "Belastingdienst" in body
+    assert mail["Message-ID"] == f"<herinnerd.{m}.0@example.nl>"
+
+    attempts = wait_attempts(pg, m, 2)
+    first = attempts[0]
+    assert (first["step"], first["try"], first["channel"], first["outcome"]) == (0, 1, "email", "sent")
+    assert first["address"] == "jan@example.nl"
+    assert first["detail"].startswith("250")
+    assert first["instance"] == "test-1"
+    assert len(first["config_sha256"]) == 64
+    wait_for(lambda: pg.escalation(m)["state"] == "done", what="ladder done")
+
+
+def test_hidden_subject_stays_out_of_the_mail(pg, smtp, daemon):
+    d = daemon(config(pg, smtp, policy_extra="hide_subject = true;"))
+    d.wait_ready()
+    m = pg.add_message(pg.add_recipient("Jan", email="jan@example.nl"), subject="Naheffing geheim")
+    mail = smtp.wait_messages(1)[0]
+    assert "geheim" not in mail["Subject"]
+    assert "geheim" not in mail.get_content()
+    wait_attempts(pg, m, 1)
+
+
+def test_crlf_in_the_subject_cannot_inject_headers(pg, smtp, daemon):
+    d = daemon(config(pg, smtp))
+    d.wait_ready()
+    pg.add_message(pg.add_recipient("Jan", email="jan@example.nl"),
+                   subject="Hallo\r\nBcc: victim@example.org\r\n\r\nInjected body")
+    mail = smtp.wait_messages(1)[0]
+    assert mail["Bcc"] is None
+    assert mail.envelope_to == ["jan@example.nl"]
+    # the subject is quoted on one line of the body, never as lines of its own
+    assert "Injected body" not in [line.strip() for line in mail.get_content().splitlines()]
+
+
+def test_read_before_due_sends_nothing(pg, smtp, daemon):
+    d = daemon(config(pg, smtp, steps=['{ channel = "email"; after = "4s"; }']))
+    d.wait_ready()
+    m = pg.add_message(pg.add_recipient("Jan", email="jan@example.nl"))
+    wait_for(lambda: pg.escalation(m), what="adopted")
+    pg.mark_read(m)
+    wait_for(lambda: pg.escalation(m)["state"] == "read", timeout=5, what="escalation stopped")
+    d.wait_log(f"message {m} read at")
+    # past the step's due time, still nothing
+    wait_for(lambda: pg.query("SELECT now() > created_at + interval '5 seconds' AS past"
+                              " FROM herinnerd.messages WHERE id = %s", m)[0]["past"],
+             timeout=10, what="due time passed")
+    assert smtp.messages() == []
+    assert pg.attempts(m) == []
+
+
+def test_soft_failure_is_retried_until_it_succeeds(pg, smtp, daemon):
+    smtp.restart("4xx")
+    d = daemon(config(pg, smtp))
+    d.wait_ready()
+    m = pg.add_message(pg.add_recipient("Jan", email="jan@example.nl"))
+    first = wait_attempts(pg, m, 1)[0]
+    assert first["outcome"] == "temporary-failure"
+    assert first["detail"].startswith("450")
+    assert pg.escalation(m)["step"] == 0
+    smtp.restart("ok")
+    smtp.wait_messages(1, timeout=20)
+    attempts = wait_for(lambda: [a for a in pg.attempts(m) if a["outcome"] == "sent"
+                                 and a["channel"] == "email"] and pg.attempts(m),
+                        timeout=20, what="sent after retry")
+    email_tries = [(a["try"], a["outcome"]) for a in attempts if a["channel"] == "email"]
+    assert email_tries[0] == (1, "temporary-failure")
+    assert email_tries[-1][1] == "sent"
+    assert [t for t, _ in email_tries] == list(range(1, len(email_tries) + 1))
+
+
+def test_connection_refused_is_a_temporary_failure(pg, smtp, daemon):
+    smtp.stop()
+    d = daemon(config(pg, smtp))
+    d.wait_ready()
+    m = pg.add_message(pg.add_recipient("Jan", email="jan@example.nl"))
+    first = wait_attempts(pg, m, 1)[0]
+    assert first["outcome"] == "temporary-failure"
+    assert "failed" in first["detail"]
+
+
+def test_hard_failure_is_permanent_and_moves_on(pg, smtp, daemon):
+    smtp.restart("5xx")
+    d = daemon(config(pg, smtp))
+    d.wait_ready()
+    m = pg.add_message(pg.add_recipient("Jan", email="jan@example.nl"))
+    attempts = wait_attempts(pg, m, 2)
+    assert attempts[0]["outcome"] == "permanent-failure"
+    assert attempts[0]["detail"].startswith("550")
+    assert (attempts[1]["step"], attempts[1]["channel"]) == (1, "null")
+    assert len([a for a in attempts if a["channel"] == "email"]) == 1
+
+
+def test_missing_address_is_skipped_and_the_next_step_follows(pg, smtp, daemon):
+    d = daemon(config(pg, smtp))
+    d.wait_ready()
+    m = pg.add_message(pg.add_recipient("Zonder Adres", email=None))
+    attempts = wait_attempts(pg, m, 2)
+    assert (attempts[0]["channel"], attempts[0]["outcome"], attempts[0]["detail"]) == \
+        ("email", "skipped", "no e-mail address")
+    assert attempts[1]["channel"] == "null"
+    assert smtp.messages() == []
+
+
+def test_started_late_catches_up_on_old_messages(pg, smtp, daemon):
+    r = pg.add_recipient("Jan", email="jan@example.nl")
+    old = [pg.add_message(r, created_at=-datetime.timedelta(days=d)) for d in (1, 2, 30)]
+    read = pg.add_message(r, created_at=-datetime.timedelta(days=3))
+    pg.mark_read(read)
+    d = daemon(config(pg, smtp))
+    d.wait_ready()
+    smtp.wait_messages(3)
+    for m in old:
+        wait_for(lambda: any(a["outcome"] == "sent" and a["channel"] == "email"
+                             for a in pg.attempts(m)), what=f"message {m} sent")
+    assert pg.attempts(read) == []
+    assert pg.escalation(read) is None
+
+
+def test_postgres_restart_mid_run_loses_nothing(pg, smtp, daemon):
+    d = daemon(config(pg, smtp, steps=[
+        '{ channel = "email"; after = "0s"; }',
+        '{ channel = "email"; after = "3s"; template = "reminder"; }']))
+    d.wait_ready()
+    r = pg.add_recipient("Jan", email="jan@example.nl")
+    m1 = pg.add_message(r)
+    wait_attempts(pg, m1, 1)
+    pg.restart()              # the reminder of m1 falls due around here
+    d.wait_log("database connected and listening", since=0)
+    m2 = pg.add_message(r)
+    wait_for(lambda: len(pg.attempts(m1)) == 2 and len(pg.attempts(m2)) == 2, timeout=30,
+             what="both ladders complete after the restart")
+    for m in (m1, m2):
+        assert [(a["step"], a["outcome"]) for a in pg.attempts(m)] == [(0, "sent"), (1, "sent")]
+        assert pg.escalation(m)["state"] == "done"
+    assert len(smtp.messages()) == 4
+    assert "database connection lost" in d.log()
+
+
+def test_two_instances_share_the_work_without_double_sends(pg, smtp, daemon):
+    a = daemon(config(pg, smtp, instance="a"))
+    b = daemon(config(pg, smtp, instance="b"))
+    a.wait_ready()
+    b.wait_ready()
+    r = pg.add_recipient("Jan", email="jan@example.nl")
+    ids = [pg.add_message(r, subject=f"bericht {i}") for i in range(40)]
+    wait_for(lambda: len([x for x in pg.attempts() if x["channel"] == "email"]) >= 40, timeout=30,
+             what="40 e-mails recorded")
+    sent = [x for x in pg.attempts() if x["channel"] == "email"]
+    assert sorted(x["message_id"] for x in sent) == sorted(ids)
+    assert len(smtp.wait_messages(40)) == 40
+
+
+def test_ready_status_and_graceful_stop(pg, smtp, daemon):
+    d = daemon(config(pg, smtp))
+    d.wait_ready()
+    d.wait_notify("STATUS=Connected")
+    mark = len(d.notifications)
+    d.sigterm()
+    d.wait_notify("STOPPING=1", since=mark)
+    assert d.wait_exit() == 0
+
+
+def test_not_ready_until_the_database_is_there(pg, smtp, daemon):
+    pg.stop()
+    d = daemon(config(pg, smtp))
+    d.wait_log("database connection lost or refused")
+    assert not any("READY=1" in n for n in d.notifications)
+    pg.start()
+    d.wait_ready(timeout=20)
+
+
+BROKEN = {
+    "syntax": ("policies = ( { name = ", "syntax error"),
+    "unknown key": ('database: { conninfo = "x"; };\nfoo = 1;\n', "unknown key 'foo'"),
+    "unknown channel": ('database: { conninfo = "x"; };\npolicies = ( { name = "d"; steps = ( '
+                        '{ channel = "pigeon"; after = "0s"; } ); } );\n', "unknown channel"),
+    "bad duration": ('database: { conninfo = "x"; };\npolicies = ( { name = "d"; steps = ( '
+                     '{ channel = "null"; after = "soon"; } ); } );\n', "must be a duration"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BROKEN))
+def test_check_reports_file_and_line(workdir, kind):
+    text, what = BROKEN[kind]
+    rc, err = check_config(text, workdir)
+    assert rc != 0
+    path = os.path.join(workdir, "check.conf")
+    assert err.startswith(f"{path}:"), err
+    line = err.split(":")[1]
+    assert line.isdigit() and int(line) >= 1, err
+    assert what in err
+
+
+def test_check_accepts_the_shipped_config(workdir):
+    with open(os.path.join(os.environ.get("HERINNERD_TOP", "."), "conf", "herinnerd.conf")) as f:
+        text = f.read().replace("password_file = \"/run/credentials/herinnerd.service/sms-password\"",
+                                "password = \"p\"")
+    rc, err = check_config(text, workdir)
+    assert rc == 0, err
+
+
+def test_sighup_with_a_broken_file_keeps_the_old_config(pg, smtp, daemon):
+    d = daemon(config(pg, smtp))
+    d.wait_ready()
+    good = d.config_path.read_text()
+    d.config_path.write_text(good + "\nthis is not libconfig\n")
+    mark = len(d.notifications)
+    d.sighup()
+    d.wait_notify("RELOADING=1", since=mark)
+    d.wait_log("reload refused")
+    d.wait_notify("READY=1", since=mark)
+    assert d.running
+    m = pg.add_message(pg.add_recipient("Jan", email="jan@example.nl"))
+    smtp.wait_messages(1)
+    wait_attempts(pg, m, 1)
+
+    # a good new file is taken
+    d.config_path.write_text(good.replace("workers = 2;", "workers = 2; batch = 10;"))
+    d.sighup()
+    d.wait_log("configuration reloaded")
