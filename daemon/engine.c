@@ -26,7 +26,8 @@ struct engine {
     struct event *due_timer;
     struct event *rearm_ev;        /* coalesces "work out the next due time" requests */
     int adopting, adopt_again;
-    int claiming, rearming;
+    int claiming, throttled;       /* a claim is running; claims wait for back-pressure */
+    int rearming, rearm_again;
     int in_flight;                 /* jobs handed to channels, outcome not yet recorded */
     int recording;                 /* outcomes queued for the database */
     int draining;
@@ -236,6 +237,11 @@ static void next_due_known(PGresult *res, void *arg)
     struct engine *e = arg;
 
     e->rearming = 0;
+    /* something changed while we asked: the answer may be stale, ask again */
+    if (e->rearm_again) {
+        e->rearm_again = 0;
+        schedule_rearm(e);
+    }
     if (!db_result_ok(res) || PQntuples(res) != 1) {
         if (res)
             log_err("finding the next due time failed: %s", PQresultErrorMessage(res));
@@ -262,8 +268,12 @@ static void rearm_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    if (e->rearming || e->claiming || e->draining || !db_connected(e->d->db))
+    if (e->rearming) {
+        e->rearm_again = 1;
         return;
+    }
+    if (e->claiming || e->draining || !db_connected(e->d->db))
+        return;                 /* the claim re-arms when it is done */
     e->rearming = 1;
     db_query(e->d->db, 0, SQL_NEXT_DUE, 0, NULL, next_due_known, e);
 }
@@ -307,8 +317,10 @@ static void recorded(PGresult *res, void *arg)
     daemon_update_status(e->d);
     if (e->draining)
         daemon_check_drained(e->d);
-    else if (e->in_flight + e->recording < MAX_IN_FLIGHT / 2)
+    else if (e->throttled && e->in_flight + e->recording < MAX_IN_FLIGHT / 2) {
+        e->throttled = 0;
         claim(e);
+    }
 }
 
 static void record(struct engine *e, struct send_job *job, const struct progress *next)
@@ -528,6 +540,8 @@ static void claimed(PGresult *res, void *arg)
     if (!db_result_ok(res)) {
         if (res)
             log_err("claiming due escalations failed: %s", PQresultErrorMessage(res));
+        if (e->draining)
+            daemon_check_drained(e->d);
         return;
     }
     rows = PQntuples(res);
@@ -549,6 +563,10 @@ static void claimed(PGresult *res, void *arg)
         dispatch(e, job);
     }
     daemon_update_status(e->d);
+    if (e->draining) {
+        daemon_check_drained(e->d);
+        return;
+    }
     /* a full batch: there is more due right now */
     if (rows >= CLAIM_BATCH)
         claim(e);
@@ -562,8 +580,10 @@ static void claim(struct engine *e)
 
     if (e->claiming || e->draining || !db_connected(e->d->db))
         return;
-    if (e->in_flight + e->recording >= MAX_IN_FLIGHT)
-        return;                 /* back-pressure: recorded outcomes call us again */
+    if (e->in_flight + e->recording >= MAX_IN_FLIGHT) {
+        e->throttled = 1;       /* back-pressure: recorded outcomes call us again */
+        return;
+    }
     snprintf(batch, sizeof(batch), "%d", CLAIM_BATCH);
     const char *params[] = { e->d->cfg->instance, batch, LEASE_SECONDS };
     e->claiming = 1;
@@ -591,7 +611,7 @@ void engine_connected(struct engine *e)
         db_query(e->d->db, 0, SQL_RELEASE_OWN_LEASES, 1, params, leases_released, e);
     }
     /* whatever happened while we were away: reads, new messages, due work */
-    e->adopting = e->claiming = e->rearming = 0;
+    e->adopting = e->claiming = e->rearming = e->rearm_again = 0;
     mark_read(e, NULL);
     adopt(e);
     claim(e);
@@ -613,7 +633,8 @@ void engine_drain(struct engine *e)
 
 int engine_busy(const struct engine *e)
 {
-    return e->in_flight + e->recording;
+    /* a claim under way holds leases on rows it will hand us: wait for it */
+    return e->in_flight + e->recording + e->claiming;
 }
 
 int engine_in_flight(const struct engine *e)

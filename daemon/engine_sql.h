@@ -2,9 +2,12 @@
 #ifndef HERINNERD_ENGINE_SQL_H
 #define HERINNERD_ENGINE_SQL_H
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
 #define ADOPT_BATCH 500
 #define CLAIM_BATCH 100
-#define LEASE_SECONDS "300"
+#define LEASE_SECONDS "300"         /* longer than any send may take (SMTP/SMS timeouts) */
 
 /* Unread messages nobody has adopted yet. */
 #define SQL_ADOPT_FIND \
@@ -13,7 +16,7 @@
     "  FROM herinnerd.messages m" \
     " WHERE m.read_at IS NULL" \
     "   AND NOT EXISTS (SELECT 1 FROM herinnerd.escalations e WHERE e.message_id = m.id)" \
-    " ORDER BY m.id LIMIT 500"
+    " ORDER BY m.id LIMIT " STR(ADOPT_BATCH)
 
 /* $1 ids, $2 policies, $3 config sha, $4 first due times (NULL: no policy -> failed).
  * Another instance may adopt the same message at the same time: the first insert wins. */
