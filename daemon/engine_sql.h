@@ -100,6 +100,7 @@ enum claim_column {
     "   WHERE NOT EXISTS (SELECT 1 FROM herinnerd.attempts a" \
     "                      WHERE a.message_id = $1 AND a.step = $2 AND a.try = $3::int + 1" \
     "                        AND a.instance = $4 AND a.outcome = $10)" \
+    "  ON CONFLICT DO NOTHING" \
     "  RETURNING id)" \
     " SELECT (SELECT count(*) FROM upd), (SELECT count(*) FROM ins)"
 

@@ -34,9 +34,25 @@ static void reply(struct evhttp_request *req, int code, const char *reason, cons
     evbuffer_free(b);
 }
 
+/* Only GET and HEAD (and POST for /dlr): anything else is the client's mistake, 405. */
+static int method_allowed(struct evhttp_request *req, int post_too)
+{
+    enum evhttp_cmd_type m = evhttp_request_get_command(req);
+
+    if (m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD || (post_too && m == EVHTTP_REQ_POST))
+        return 1;
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+                      post_too ? "GET, HEAD, POST" : "GET, HEAD");
+    reply(req, 405, "Method Not Allowed", "method not allowed\n");
+    return 0;
+}
+
 static void healthz(struct evhttp_request *req, void *arg)
 {
     struct http *h = arg;
+
+    if (!method_allowed(req, 0))
+        return;
 
     if (db_connected(h->d->db))
         reply(req, 200, "OK", "ok\n");
@@ -84,9 +100,11 @@ static void metrics_reply(PGresult *res, void *arg)
 static void metrics_page(struct evhttp_request *req, void *arg)
 {
     struct http *h = arg;
-    struct metrics_request *mr = calloc(1, sizeof(*mr));
+    struct metrics_request *mr;
 
-    if (mr == NULL) {
+    if (!method_allowed(req, 0))
+        return;
+    if ((mr = calloc(1, sizeof(*mr))) == NULL) {
         evhttp_send_error(req, 500, "Out of memory");
         return;
     }
@@ -101,6 +119,8 @@ static void dlr(struct evhttp_request *req, void *arg)
     struct http *h = arg;
     const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
 
+    if (!method_allowed(req, 1))
+        return;
     if (h->dlr == NULL) {
         reply(req, 404, "Not Found", "no SMS channel configured\n");
         return;
@@ -139,7 +159,11 @@ struct http *http_start(struct daemon *d, const char *listen)
     h->d = d;
     if ((h->server = evhttp_new(d->base)) == NULL)
         goto fail;
-    evhttp_set_allowed_methods(h->server, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
+    /* every method reaches the handlers, which answer 405 where it does not fit (libevent
+     * itself would say 501, a server error, for a client's mistake) */
+    evhttp_set_allowed_methods(h->server, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                              EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                              EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
     evhttp_set_max_body_size(h->server, 16384);
     evhttp_set_max_headers_size(h->server, 16384);
     evhttp_set_timeout(h->server, 30);

@@ -27,6 +27,7 @@
 static const struct channel_ops *const channel_table[CHANNEL_COUNT] = {
     [CHANNEL_EMAIL] = &email_channel,
     [CHANNEL_SMS] = &sms_channel,
+    [CHANNEL_PAPER] = &paper_channel,
 };
 
 static void usage(FILE *f)

@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define MM(x) ((x) * 72.0 / 25.4)
@@ -44,10 +43,10 @@
 #define ADDR_SIZE_MAX 10.0
 #define ADDR_SIZE_MIN 7.0
 
-#define SENDER_Y MM(20)    /* first baseline of the sender block (letterhead is the top 45 mm) */
-#define DATE_Y MM(100)     /* first baseline below the window */
+#define SENDER_Y MM(20) /* first baseline of the sender block (letterhead is the top 45 mm) */
+#define DATE_Y MM(100)  /* first baseline below the window */
 #define BODY_BOTTOM (PAGE_H - MM(25))
-#define CONT_TOP MM(25)    /* first baseline on a continuation page */
+#define CONT_TOP MM(25) /* first baseline on a continuation page */
 #define FOOTER_Y (PAGE_H - MM(12))
 
 /* Caps keep a bad row from turning the letter into a booklet; a link too long to type from
@@ -60,9 +59,9 @@
 enum face { FACE_REGULAR, FACE_BOLD, FACE_MONO };
 
 struct style {
-	enum face face;
-	double size;
-	double lead; /* baseline to baseline */
+    enum face face;
+    double size;
+    double lead; /* baseline to baseline */
 };
 
 static const struct style ST_BODY = { FACE_REGULAR, 10.5, 14.5 };
@@ -72,91 +71,99 @@ static const struct style ST_ORG = { FACE_BOLD, 13.0, 16.0 };
 static const struct style ST_BOX = { FACE_REGULAR, 10.0, 13.0 };
 
 struct words {
-	const char *date_label, *subject_label, *hidden_subject, *salutation;
-	const char *closing, *signature, *page;
-	const char *const *months;
+    const char *date_label, *subject_label, *hidden_subject, *salutation;
+    const char *closing, *signature, *page;
+    const char *const *months;
 };
 
-static const char *const MONTHS_NL[12] = { "januari", "februari", "maart", "april", "mei", "juni", "juli",
-	"augustus", "september", "oktober", "november", "december" };
-static const char *const MONTHS_EN[12] = { "January", "February", "March", "April", "May", "June", "July",
-	"August", "September", "October", "November", "December" };
+static const char *const MONTHS_NL[12] = { "januari",   "februari", "maart",    "april",
+                                           "mei",       "juni",     "juli",     "augustus",
+                                           "september", "oktober",  "november", "december" };
+static const char *const MONTHS_EN[12] = { "January",   "February", "March",    "April",
+                                           "May",       "June",     "July",     "August",
+                                           "September", "October",  "November", "December" };
 
-static const struct words WORDS_NL = { "Datum: ", "Betreft: ", "Ongelezen bericht in uw Berichtenbox",
-	"Geachte heer/mevrouw,", "Met vriendelijke groet,", "MijnOverheid Berichtenbox", "pagina ", MONTHS_NL };
-static const struct words WORDS_EN = { "Date: ", "Subject: ", "Unread message in your Berichtenbox",
-	"Dear Sir or Madam,", "Kind regards,", "MijnOverheid Berichtenbox", "page ", MONTHS_EN };
+static const struct words WORDS_NL = {
+    "Datum: ", "Betreft: ", "Ongelezen bericht in uw Berichtenbox", "Geachte heer/mevrouw,",
+    "Met vriendelijke groet,", "MijnOverheid Berichtenbox", "pagina ", MONTHS_NL,
+};
+static const struct words WORDS_EN = {
+    "Date: ", "Subject: ", "Unread message in your Berichtenbox", "Dear Sir or Madam,",
+    "Kind regards,", "MijnOverheid Berichtenbox", "page ", MONTHS_EN,
+};
 
 /* The letter's strings after cleaning; what draw_* works from. */
 struct text {
-	const struct words *w;
-	bool en;
-	char *sender, *name, *subject, *link; /* subject/link NULL when absent */
-	char date[64], received[64];          /* received "" when unknown */
-	char reference[64];
+    const struct words *w;
+    bool en;
+    char *sender, *name, *subject, *link; /* subject/link NULL when absent */
+    char date[64], received[64];          /* received "" when unknown */
+    char reference[64];
 };
 
 struct pen {
-	cairo_t *cr;
-	double y; /* baseline of the next line */
-	int page;
-	const struct text *t;
+    cairo_t *cr;
+    double y; /* baseline of the next line */
+    int page;
+    const struct text *t;
 };
 
 struct sink {
-	int fd;
-	int error; /* errno of the first failed write */
+    int fd;
+    int error; /* errno of the first failed write */
 };
 
 static const char *errstr(int e, char *buf, size_t len)
 {
-	return strerror_r(e, buf, len);
+    return strerror_r(e, buf, len);
 }
 
-__attribute__((format(printf, 3, 4)))
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
-	va_list ap;
+    va_list ap;
 
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
+    if (!err || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
 }
 
 /* ---- growing strings ------------------------------------------------------------------- */
 
 struct sbuf {
-	char *p;
-	size_t len, cap;
-	bool oom; /* sticky: checked once at the end */
+    char *p;
+    size_t len, cap;
+    bool oom; /* sticky: checked once at the end */
 };
 
 static void sb_putn(struct sbuf *b, const char *s, size_t n)
 {
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
 }
 
 static void sb_puts(struct sbuf *b, const char *s)
 {
-	sb_putn(b, s, strlen(s));
+    sb_putn(b, s, strlen(s));
 }
 
 /* ---- cleaning untrusted text ----------------------------------------------------------- */
@@ -165,495 +172,172 @@ static void sb_puts(struct sbuf *b, const char *s)
  * surrogate, beyond U+10FFFF, truncated) so the rest still resynchronises. */
 static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
 {
-	size_t len;
-	uint32_t v, min;
+    size_t len;
+    uint32_t v, min;
 
-	*cp = 0xFFFD;
-	if (s[0] < 0x80) {
-		*cp = s[0];
-		return 1;
-	} else if ((s[0] & 0xE0) == 0xC0) {
-		len = 2, v = s[0] & 0x1F, min = 0x80;
-	} else if ((s[0] & 0xF0) == 0xE0) {
-		len = 3, v = s[0] & 0x0F, min = 0x800;
-	} else if ((s[0] & 0xF8) == 0xF0) {
-		len = 4, v = s[0] & 0x07, min = 0x10000;
-	} else {
-		return 1;
-	}
-	for (size_t i = 1; i < len; i++) {
-		if (i >= n || (s[i] & 0xC0) != 0x80)
-			return i;
-		v = (v << 6) | (s[i] & 0x3F);
-	}
-	if (v >= min && v <= 0x10FFFF && (v < 0xD800 || v > 0xDFFF))
-		*cp = v;
-	return len;
+    *cp = 0xFFFD;
+    if (s[0] < 0x80) {
+        *cp = s[0];
+        return 1;
+    } else if ((s[0] & 0xE0) == 0xC0) {
+        len = 2, v = s[0] & 0x1F, min = 0x80;
+    } else if ((s[0] & 0xF0) == 0xE0) {
+        len = 3, v = s[0] & 0x0F, min = 0x800;
+    } else if ((s[0] & 0xF8) == 0xF0) {
+        len = 4, v = s[0] & 0x07, min = 0x10000;
+    } else {
+        return 1;
+    }
+    for (size_t i = 1; i < len; i++) {
+        if (i >= n || (s[i] & 0xC0) != 0x80)
+            return i;
+        v = (v << 6) | (s[i] & 0x3F);
+    }
+    if (v >= min && v <= 0x10FFFF && (v < 0xD800 || v > 0xDFFF))
+        *cp = v;
+    return len;
 }
 
 static size_t utf8_encode(uint32_t cp, char *out)
 {
-	if (cp < 0x80) {
-		out[0] = (char)cp;
-		return 1;
-	} else if (cp < 0x800) {
-		out[0] = (char)(0xC0 | (cp >> 6));
-		out[1] = (char)(0x80 | (cp & 0x3F));
-		return 2;
-	} else if (cp < 0x10000) {
-		out[0] = (char)(0xE0 | (cp >> 12));
-		out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		out[2] = (char)(0x80 | (cp & 0x3F));
-		return 3;
-	}
-	out[0] = (char)(0xF0 | (cp >> 18));
-	out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-	out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-	out[3] = (char)(0x80 | (cp & 0x3F));
-	return 4;
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    } else if (cp < 0x800) {
+        out[0] = (char)(0xC0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    } else if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | (cp >> 18));
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
 }
 
 static bool is_space_or_control(uint32_t cp)
 {
-	return cp <= 0x20 || (cp >= 0x7F && cp <= 0xA0) || cp == 0x2028 || cp == 0x2029;
+    return cp <= 0x20 || (cp >= 0x7F && cp <= 0xA0) || cp == 0x2028 || cp == 0x2029;
 }
 
 /* bidi overrides and isolates could make printed text read differently from what it is */
 static bool is_bidi_control(uint32_t cp)
 {
-	return (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x200E || cp == 0x200F;
+    return (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x200E ||
+           cp == 0x200F;
 }
 
 /* One line of clean text: valid UTF-8, whitespace runs folded to one space, trimmed, at most
  * max_chars characters (then "…"). Returns a malloc'd string, NULL with errno on ENOMEM. */
 static char *clean_text(const char *in, size_t len, size_t max_chars)
 {
-	const unsigned char *s = (const unsigned char *)(in ? in : "");
-	struct sbuf b = { 0 };
-	bool space = false;
-	size_t chars = 0;
+    const unsigned char *s = (const unsigned char *)(in ? in : "");
+    struct sbuf b = { 0 };
+    bool space = false;
+    size_t chars = 0;
 
-	sb_putn(&b, "", 0);
-	while (len > 0 && *s) {
-		uint32_t cp;
-		size_t used = utf8_decode(s, len, &cp);
-		char enc[4];
+    sb_putn(&b, "", 0);
+    while (len > 0 && *s) {
+        uint32_t cp;
+        size_t used = utf8_decode(s, len, &cp);
+        char enc[4];
 
-		s += used, len -= used;
-		if (is_space_or_control(cp)) {
-			space = chars > 0;
-			continue;
-		}
-		if (is_bidi_control(cp))
-			continue;
-		if (chars >= max_chars) {
-			sb_puts(&b, "…");
-			break;
-		}
-		if (space) {
-			sb_putn(&b, " ", 1);
-			space = false;
-		}
-		sb_putn(&b, enc, utf8_encode(cp, enc));
-		chars++;
-	}
-	if (b.oom) {
-		free(b.p);
-		errno = ENOMEM;
-		return NULL;
-	}
-	return b.p;
-}
-
-/* ---- time zones without touching TZ -----------------------------------------------------
- * localtime_r only knows the process's zone, and setenv("TZ") is neither thread-safe nor ours to
- * change, so the zone's TZif file (RFC 8536) is read directly: the 64-bit transition table, and
- * past its end (Debian's "fat" files stop in 2037, "slim" ones much earlier) the POSIX TZ rule in
- * its footer. */
-
-#define ZONEINFO_DIR "/usr/share/zoneinfo"
-#define TZIF_MAX_BYTES (512 * 1024)
-
-struct tzif_counts {
-	uint64_t isut, isstd, leap, time, type, chars;
-};
-
-struct tz_rule {
-	char kind; /* 'M' month.week.day, 'J' 1..365 without Feb 29, 'D' 0..365 */
-	long m, w, d, n;
-	long secs; /* local time of day of the change */
-};
-
-static uint32_t be32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static int64_t be64(const unsigned char *p)
-{
-	return (int64_t)((uint64_t)be32(p) << 32 | be32(p + 4));
-}
-
-/* Only names like "Europe/Amsterdam": never a path out of the zoneinfo directory. */
-static bool zone_name_ok(const char *z)
-{
-	if (!*z || *z == '/' || strlen(z) > 200 || strstr(z, ".."))
-		return false;
-	for (; *z; z++)
-		if (!((*z >= 'a' && *z <= 'z') || (*z >= 'A' && *z <= 'Z') || (*z >= '0' && *z <= '9') ||
-		      strchr("/_+-.", *z)))
-			return false;
-	return true;
-}
-
-static int read_zone_file(const char *zone, unsigned char **buf, size_t *len)
-{
-	char path[sizeof ZONEINFO_DIR + 256];
-	struct stat st;
-	size_t got = 0;
-	int fd, saved;
-
-	*buf = NULL;
-	if (!zone_name_ok(zone)) {
-		errno = EINVAL;
-		return -1;
-	}
-	snprintf(path, sizeof path, "%s/%s", ZONEINFO_DIR, zone);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	if (fstat(fd, &st) < 0)
-		goto fail;
-	if (!S_ISREG(st.st_mode) || st.st_size < 44 || st.st_size > TZIF_MAX_BYTES) {
-		errno = EINVAL;
-		goto fail;
-	}
-	if (!(*buf = malloc((size_t)st.st_size)))
-		goto fail;
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, *buf + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EINVAL;
-			goto fail;
-		}
-		got += (size_t)n;
-	}
-	close(fd);
-	*len = got;
-	return 0;
-fail:
-	saved = errno;
-	close(fd);
-	free(*buf);
-	*buf = NULL;
-	errno = saved;
-	return -1;
-}
-
-static bool tzif_header(const unsigned char *p, size_t left, struct tzif_counts *c, char *version)
-{
-	if (left < 44 || memcmp(p, "TZif", 4) != 0)
-		return false;
-	*version = (char)p[4];
-	c->isut = be32(p + 20), c->isstd = be32(p + 24), c->leap = be32(p + 28);
-	c->time = be32(p + 32), c->type = be32(p + 36), c->chars = be32(p + 40);
-	return c->type > 0 && c->type <= 256;
-}
-
-static uint64_t tzif_body_len(const struct tzif_counts *c, unsigned tsize)
-{
-	return c->time * tsize + c->time + c->type * 6 + c->chars + c->leap * (tsize + 4) + c->isstd + c->isut;
-}
-
-static const char *tz_number(const char *s, long min, long max, long *v)
-{
-	long x = 0;
-
-	if (*s < '0' || *s > '9')
-		return NULL;
-	for (; *s >= '0' && *s <= '9'; s++)
-		if ((x = x * 10 + (*s - '0')) > max)
-			return NULL;
-	if (x < min)
-		return NULL;
-	*v = x;
-	return s;
-}
-
-/* [+-]hh[:mm[:ss]] in seconds */
-static const char *tz_hms(const char *s, long *secs)
-{
-	long sign = 1, h, m = 0, sec = 0;
-
-	if (*s == '+' || *s == '-')
-		sign = *s++ == '-' ? -1 : 1;
-	if (!(s = tz_number(s, 0, 167, &h)))
-		return NULL;
-	if (*s == ':' && !(s = tz_number(s + 1, 0, 59, &m)))
-		return NULL;
-	if (*s == ':' && !(s = tz_number(s + 1, 0, 59, &sec)))
-		return NULL;
-	*secs = sign * (h * 3600 + m * 60 + sec);
-	return s;
-}
-
-static const char *tz_abbr(const char *s)
-{
-	const char *b = s;
-
-	if (*s == '<') {
-		s = strchr(s, '>');
-		return s ? s + 1 : NULL;
-	}
-	while ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z'))
-		s++;
-	return s - b >= 3 ? s : NULL;
-}
-
-static const char *tz_rule_parse(const char *s, struct tz_rule *r)
-{
-	r->secs = 7200;
-	if (*s == 'M') {
-		r->kind = 'M';
-		if (!(s = tz_number(s + 1, 1, 12, &r->m)) || *s != '.' || !(s = tz_number(s + 1, 1, 5, &r->w)) ||
-		    *s != '.' || !(s = tz_number(s + 1, 0, 6, &r->d)))
-			return NULL;
-	} else if (*s == 'J') {
-		r->kind = 'J';
-		if (!(s = tz_number(s + 1, 1, 365, &r->n)))
-			return NULL;
-	} else {
-		r->kind = 'D';
-		if (!(s = tz_number(s, 0, 365, &r->n)))
-			return NULL;
-	}
-	if (*s == '/')
-		s = tz_hms(s + 1, &r->secs);
-	return s;
-}
-
-static bool is_leap(int64_t y)
-{
-	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-/* days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil) */
-static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-	int64_t era, yoe, doy;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
-}
-
-/* the day (since the epoch) on which rule r falls in year y */
-static int64_t tz_rule_day(const struct tz_rule *r, int64_t y)
-{
-	static const int mdays[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	int64_t first, day, len;
-
-	switch (r->kind) {
-	case 'J':
-		return days_from_civil(y, 1, 1) + r->n - 1 + (is_leap(y) && r->n >= 60);
-	case 'D':
-		return days_from_civil(y, 1, 1) + r->n;
-	}
-	first = days_from_civil(y, r->m, 1);
-	len = mdays[r->m - 1] + (r->m == 2 && is_leap(y));
-	day = ((r->d - (first + 4) % 7) % 7 + 7) % 7 + (r->w - 1) * 7; /* 1970-01-01 was a Thursday */
-	while (day >= len)
-		day -= 7;
-	return first + day;
-}
-
-/* UTC offset at t from a POSIX TZ string such as "CET-1CEST,M3.5.0,M10.5.0/3". */
-static int posix_tz_offset(const char *s, time_t t, long *utoff)
-{
-	long std, dst;
-	struct tz_rule start, end;
-	struct tm tm;
-	time_t local;
-	int64_t y, t_start, t_end;
-
-	if (!(s = tz_abbr(s)) || !(s = tz_hms(s, &std)))
-		return -1;
-	std = -std; /* POSIX counts west of Greenwich as positive */
-	if (!*s) {
-		*utoff = std;
-		return 0;
-	}
-	if (!(s = tz_abbr(s)))
-		return -1;
-	dst = std + 3600;
-	if (*s != ',') {
-		if (!(s = tz_hms(s, &dst)))
-			return -1;
-		dst = -dst;
-	}
-	if (*s++ != ',' || !(s = tz_rule_parse(s, &start)) || *s++ != ',' || !(s = tz_rule_parse(s, &end)) || *s)
-		return -1;
-	local = t + std;
-	if (!gmtime_r(&local, &tm))
-		return -1;
-	y = (int64_t)tm.tm_year + 1900;
-	t_start = tz_rule_day(&start, y) * 86400 + start.secs - std;
-	t_end = tz_rule_day(&end, y) * 86400 + end.secs - dst;
-	if (t_start < t_end) /* northern hemisphere: summer inside the year */
-		*utoff = t >= t_start && t < t_end ? dst : std;
-	else
-		*utoff = t >= t_end && t < t_start ? std : dst;
-	return 0;
-}
-
-static int tzif_offset(const unsigned char *buf, size_t len, time_t t, long *utoff)
-{
-	const unsigned char *p = buf + 44, *idx, *types;
-	size_t left = len - 44, lo = 0, hi;
-	struct tzif_counts c;
-	unsigned tsize = 4;
-	uint64_t body;
-	char version;
-	unsigned type;
-
-	if (!tzif_header(buf, len, &c, &version) || (body = tzif_body_len(&c, 4)) > left)
-		return -1;
-	if (version >= '2') { /* skip the 32-bit data for the 64-bit block that follows */
-		p += body, left -= body;
-		if (!tzif_header(p, left, &c, &version))
-			return -1;
-		p += 44, left -= 44, tsize = 8;
-		if ((body = tzif_body_len(&c, 8)) > left)
-			return -1;
-	}
-	idx = p + c.time * tsize;
-	types = idx + c.time;
-	for (hi = c.time; lo < hi;) { /* lo = number of transitions at or before t */
-		size_t mid = lo + (hi - lo) / 2;
-		int64_t at = tsize == 8 ? be64(p + mid * 8) : (int32_t)be32(p + mid * 4);
-		if (at <= (int64_t)t)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo == c.time && version >= '2' && left - body > 2 && p[body] == '\n') {
-		const unsigned char *f = p + body + 1, *nl = memchr(f, '\n', left - body - 1);
-		char rule[128];
-		if (nl && nl > f && (size_t)(nl - f) < sizeof rule) {
-			memcpy(rule, f, (size_t)(nl - f));
-			rule[nl - f] = '\0';
-			if (posix_tz_offset(rule, t, utoff) == 0)
-				return 0;
-		}
-	}
-	type = lo == 0 ? 0 : idx[lo - 1];
-	if (type >= c.type)
-		return -1;
-	*utoff = (int32_t)be32(types + 6 * type);
-	return 0;
-}
-
-/* Seconds east of UTC in the IANA zone at t. */
-static int zone_offset(const char *zone, time_t t, long *utoff, char *err, size_t errlen)
-{
-	unsigned char *buf;
-	size_t len = 0;
-	char ebuf[128];
-	int rc;
-
-	if (read_zone_file(zone, &buf, &len) < 0) {
-		int saved = errno;
-		set_err(err, errlen, "time zone %s: %s", zone, errstr(saved, ebuf, sizeof ebuf));
-		errno = saved;
-		return -1;
-	}
-	rc = tzif_offset(buf, len, t, utoff);
-	free(buf);
-	if (rc < 0) {
-		set_err(err, errlen, "time zone %s: not a valid TZif file", zone);
-		errno = EINVAL;
-	}
-	return rc;
+        s += used, len -= used;
+        if (is_space_or_control(cp)) {
+            space = chars > 0;
+            continue;
+        }
+        if (is_bidi_control(cp))
+            continue;
+        if (chars >= max_chars) {
+            sb_puts(&b, "…");
+            break;
+        }
+        if (space) {
+            sb_putn(&b, " ", 1);
+            space = false;
+        }
+        sb_putn(&b, enc, utf8_encode(cp, enc));
+        chars++;
+    }
+    if (b.oom) {
+        free(b.p);
+        errno = ENOMEM;
+        return NULL;
+    }
+    return b.p;
 }
 
 /* ---- dates ----------------------------------------------------------------------------- */
 
-static int format_date(char *buf, size_t len, time_t t, const char *zone, const struct words *w, char *err,
-		       size_t errlen)
+/* The process's time zone is the config's: the daemon sets TZ once, before any thread starts. */
+static int format_date(char *buf, size_t len, time_t t, const struct words *w, char *err,
+                       size_t errlen)
 {
-	struct tm tm;
+    struct tm tm;
 
-	if (zone && *zone) {
-		long off;
-		if (zone_offset(zone, t, &off, err, errlen) < 0)
-			return -1;
-		t += off;
-		if (!gmtime_r(&t, &tm))
-			goto range;
-	} else if (!localtime_r(&t, &tm)) {
-		goto range;
-	}
-	snprintf(buf, len, "%d %s %d", tm.tm_mday, w->months[tm.tm_mon], tm.tm_year + 1900);
-	return 0;
-range:
-	set_err(err, errlen, "date out of range");
-	errno = EOVERFLOW;
-	return -1;
+    if (!localtime_r(&t, &tm)) {
+        set_err(err, errlen, "date out of range");
+        errno = EOVERFLOW;
+        return -1;
+    }
+    snprintf(buf, len, "%d %s %d", tm.tm_mday, w->months[tm.tm_mon], tm.tm_year + 1900);
+    return 0;
 }
 
 /* ---- drawing --------------------------------------------------------------------------- */
 
 static void set_style(cairo_t *cr, const struct style *st)
 {
-	cairo_select_font_face(cr, st->face == FACE_MONO ? "DejaVu Sans Mono" : "DejaVu Sans",
-			       CAIRO_FONT_SLANT_NORMAL,
-			       st->face == FACE_BOLD ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
-	cairo_set_font_size(cr, st->size);
+    cairo_select_font_face(
+        cr, st->face == FACE_MONO ? "DejaVu Sans Mono" : "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL,
+        st->face == FACE_BOLD ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
+    cairo_set_font_size(cr, st->size);
 }
 
 static double text_width(cairo_t *cr, const char *s)
 {
-	cairo_text_extents_t e;
+    cairo_text_extents_t e;
 
-	cairo_text_extents(cr, s, &e);
-	return e.x_advance;
+    cairo_text_extents(cr, s, &e);
+    return e.x_advance;
 }
 
 static void draw_footer(struct pen *p)
 {
-	static const struct style st = { FACE_REGULAR, 8.0, 10.0 };
-	cairo_t *cr = p->cr;
+    static const struct style st = { FACE_REGULAR, 8.0, 10.0 };
+    cairo_t *cr = p->cr;
 
-	set_style(cr, &st);
-	cairo_set_source_rgb(cr, 0.35, 0.35, 0.35);
-	cairo_move_to(cr, MARGIN_LEFT, FOOTER_Y);
-	cairo_show_text(cr, p->t->reference);
-	if (p->page > 1) {
-		char num[64];
-		snprintf(num, sizeof num, "%s%d", p->t->w->page, p->page);
-		cairo_move_to(cr, MARGIN_LEFT + TEXT_W - text_width(cr, num), FOOTER_Y);
-		cairo_show_text(cr, num);
-	}
-	cairo_set_source_rgb(cr, 0, 0, 0);
+    set_style(cr, &st);
+    cairo_set_source_rgb(cr, 0.35, 0.35, 0.35);
+    cairo_move_to(cr, MARGIN_LEFT, FOOTER_Y);
+    cairo_show_text(cr, p->t->reference);
+    if (p->page > 1) {
+        char num[64];
+        snprintf(num, sizeof num, "%s%d", p->t->w->page, p->page);
+        cairo_move_to(cr, MARGIN_LEFT + TEXT_W - text_width(cr, num), FOOTER_Y);
+        cairo_show_text(cr, num);
+    }
+    cairo_set_source_rgb(cr, 0, 0, 0);
 }
 
 static void draw_line(struct pen *p, const struct style *st, const char *line)
 {
-	if (p->y > BODY_BOTTOM) { /* only an absurdly long text gets here */
-		draw_footer(p);
-		cairo_show_page(p->cr);
-		p->page++;
-		p->y = CONT_TOP;
-	}
-	set_style(p->cr, st);
-	cairo_move_to(p->cr, MARGIN_LEFT, p->y);
-	cairo_show_text(p->cr, line);
-	p->y += st->lead;
+    if (p->y > BODY_BOTTOM) { /* only an absurdly long text gets here */
+        draw_footer(p);
+        cairo_show_page(p->cr);
+        p->page++;
+        p->y = CONT_TOP;
+    }
+    set_style(p->cr, st);
+    cairo_move_to(p->cr, MARGIN_LEFT, p->y);
+    cairo_show_text(p->cr, line);
+    p->y += st->lead;
 }
 
 /* Longest prefix of word (wl bytes) that fits maxw, at least one character, left in buf. Like
@@ -661,392 +345,404 @@ static void draw_line(struct pen *p, const struct style *st, const char *line)
  * that keeps at least half the line. */
 static size_t fit_prefix(cairo_t *cr, char *buf, const char *word, size_t wl, double maxw)
 {
-	size_t best = 0, sep = 0;
+    size_t best = 0, sep = 0;
 
-	while (best < wl) {
-		uint32_t cp;
-		size_t next = best + utf8_decode((const unsigned char *)word + best, wl - best, &cp);
+    while (best < wl) {
+        uint32_t cp;
+        size_t next = best + utf8_decode((const unsigned char *)word + best, wl - best, &cp);
 
-		memcpy(buf, word, next);
-		buf[next] = '\0';
-		if (best > 0 && text_width(cr, buf) > maxw)
-			break;
-		if (cp == '-' || cp == '.' || cp == '_' || cp == '?' || cp == '#' || cp == '&' || cp == '=')
-			sep = best; /* break before: a line-final '-' would read as a hyphenation */
-		best = next;
-		if (cp == '/')
-			sep = best;
-	}
-	if (best < wl && sep > best / 2)
-		best = sep;
-	buf[best] = '\0';
-	return best;
+        memcpy(buf, word, next);
+        buf[next] = '\0';
+        if (best > 0 && text_width(cr, buf) > maxw)
+            break;
+        if (cp == '-' || cp == '.' || cp == '_' || cp == '?' || cp == '#' || cp == '&' || cp == '=')
+            sep = best; /* break before: a line-final '-' would read as a hyphenation */
+        best = next;
+        if (cp == '/')
+            sep = best;
+    }
+    if (best < wl && sep > best / 2)
+        best = sep;
+    buf[best] = '\0';
+    return best;
 }
 
 /* Greedy word wrap to the text width; a word wider than a line (a long URL) is cut. */
 static int draw_paragraph(struct pen *p, const struct style *st, const char *text)
 {
-	size_t len = 0, n = strlen(text);
-	char *line = malloc(n + 2);
-	const char *s = text;
+    size_t len = 0, n = strlen(text);
+    char *line = malloc(n + 2);
+    const char *s = text;
 
-	if (!line)
-		return -1;
-	line[0] = '\0';
-	while (*s) {
-		size_t wl, save = len;
+    if (!line)
+        return -1;
+    line[0] = '\0';
+    while (*s) {
+        size_t wl, save = len;
 
-		while (*s == ' ')
-			s++;
-		if (!*s)
-			break;
-		wl = strcspn(s, " ");
-		set_style(p->cr, st);
-		if (len)
-			line[len++] = ' ';
-		memcpy(line + len, s, wl);
-		line[len + wl] = '\0';
-		if (text_width(p->cr, line) <= TEXT_W) {
-			len += wl;
-			s += wl;
-			continue;
-		}
-		line[len = save] = '\0';
-		if (len) { /* the word goes on the next line */
-			draw_line(p, st, line);
-			line[len = 0] = '\0';
-			continue;
-		}
-		wl = fit_prefix(p->cr, line, s, wl, TEXT_W);
-		draw_line(p, st, line);
-		s += wl;
-		line[0] = '\0';
-	}
-	if (len)
-		draw_line(p, st, line);
-	free(line);
-	return 0;
+        while (*s == ' ')
+            s++;
+        if (!*s)
+            break;
+        wl = strcspn(s, " ");
+        set_style(p->cr, st);
+        if (len)
+            line[len++] = ' ';
+        memcpy(line + len, s, wl);
+        line[len + wl] = '\0';
+        if (text_width(p->cr, line) <= TEXT_W) {
+            len += wl;
+            s += wl;
+            continue;
+        }
+        line[len = save] = '\0';
+        if (len) { /* the word goes on the next line */
+            draw_line(p, st, line);
+            line[len = 0] = '\0';
+            continue;
+        }
+        wl = fit_prefix(p->cr, line, s, wl, TEXT_W);
+        draw_line(p, st, line);
+        s += wl;
+        line[0] = '\0';
+    }
+    if (len)
+        draw_line(p, st, line);
+    free(line);
+    return 0;
 }
 
 /* Name and address lines in the envelope window, shrunk (10 -> 7 pt) to fit; an address that
  * still does not fit is refused rather than printed where the post cannot read it. */
-static int draw_address(cairo_t *cr, const char *name, const char *address, char *err, size_t errlen)
+static int draw_address(cairo_t *cr, const char *name, const char *address, char *err,
+                        size_t errlen)
 {
-	const char *a = address ? address : "";
-	size_t cap = 2, n = 0, n_addr = 0;
-	char **lines;
-	double size = ADDR_SIZE_MAX, lead = 0;
-	cairo_font_extents_t fe = { 0 };
-	int rc = -1, saved = 0;
+    const char *a = address ? address : "";
+    size_t cap = 2, n = 0, n_addr = 0;
+    char **lines;
+    double size = ADDR_SIZE_MAX, lead = 0;
+    cairo_font_extents_t fe = { 0 };
+    int rc = -1, saved = 0;
 
-	for (const char *q = a; *q; q++)
-		cap += *q == '\n';
-	lines = calloc(cap, sizeof *lines);
-	if (!lines) {
-		saved = ENOMEM;
-		goto out;
-	}
-	if (*name)
-		if (!(lines[n++] = strdup(name)))
-			goto oom;
-	for (const char *q = a; *q;) {
-		size_t l = strcspn(q, "\n");
-		char *c = clean_text(q, l, MAX_NAME_CHARS);
+    for (const char *q = a; *q; q++)
+        cap += *q == '\n';
+    lines = calloc(cap, sizeof *lines);
+    if (!lines) {
+        saved = ENOMEM;
+        goto out;
+    }
+    if (*name)
+        if (!(lines[n++] = strdup(name)))
+            goto oom;
+    for (const char *q = a; *q;) {
+        size_t l = strcspn(q, "\n");
+        char *c = clean_text(q, l, MAX_NAME_CHARS);
 
-		if (!c)
-			goto oom;
-		if (*c)
-			lines[n++] = c, n_addr++;
-		else
-			free(c);
-		q += l + (q[l] == '\n');
-	}
-	if (n_addr == 0) {
-		set_err(err, errlen, "no postal address");
-		saved = EINVAL;
-		goto out;
-	}
-	for (; size >= ADDR_SIZE_MIN; size -= 0.5) {
-		double widest = 0;
-		cairo_set_font_size(cr, size);
-		cairo_font_extents(cr, &fe);
-		lead = size * 1.25;
-		for (size_t i = 0; i < n; i++) {
-			double w = text_width(cr, lines[i]);
-			widest = w > widest ? w : widest;
-		}
-		if (widest <= ADDR_W && fe.ascent + (double)(n - 1) * lead + fe.descent <= ADDR_H)
-			break;
-	}
-	if (size < ADDR_SIZE_MIN) {
-		set_err(err, errlen, "postal address does not fit the envelope window (%zu lines)", n);
-		saved = EINVAL;
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		cairo_move_to(cr, ADDR_X, ADDR_TOP + fe.ascent + (double)i * lead);
-		cairo_show_text(cr, lines[i]);
-	}
-	rc = 0;
-	goto out;
+        if (!c)
+            goto oom;
+        if (*c)
+            lines[n++] = c, n_addr++;
+        else
+            free(c);
+        q += l + (q[l] == '\n');
+    }
+    if (n_addr == 0) {
+        set_err(err, errlen, "no postal address");
+        saved = EINVAL;
+        goto out;
+    }
+    for (; size >= ADDR_SIZE_MIN; size -= 0.5) {
+        double widest = 0;
+        cairo_set_font_size(cr, size);
+        cairo_font_extents(cr, &fe);
+        lead = size * 1.25;
+        for (size_t i = 0; i < n; i++) {
+            double w = text_width(cr, lines[i]);
+            widest = w > widest ? w : widest;
+        }
+        if (widest <= ADDR_W && fe.ascent + (double)(n - 1) * lead + fe.descent <= ADDR_H)
+            break;
+    }
+    if (size < ADDR_SIZE_MIN) {
+        set_err(err, errlen, "postal address does not fit the envelope window (%zu lines)", n);
+        saved = EINVAL;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        cairo_move_to(cr, ADDR_X, ADDR_TOP + fe.ascent + (double)i * lead);
+        cairo_show_text(cr, lines[i]);
+    }
+    rc = 0;
+    goto out;
 oom:
-	saved = ENOMEM;
-	set_err(err, errlen, "out of memory");
+    saved = ENOMEM;
+    set_err(err, errlen, "out of memory");
 out:
-	for (size_t i = 0; lines && i < n; i++)
-		free(lines[i]);
-	free(lines);
-	errno = saved;
-	return rc;
+    for (size_t i = 0; lines && i < n; i++)
+        free(lines[i]);
+    free(lines);
+    errno = saved;
+    return rc;
 }
+
+#define PORTAL_NL "U kunt het bericht lezen op mijn.overheid.nl. U logt in met uw DigiD."
+#define PORTAL_EN "You can read the message at mijn.overheid.nl. You log in with your DigiD."
+#define DISREGARD_NL \
+    "Zodra u het bericht hebt gelezen, krijgt u er geen herinneringen meer over. Hebt u het " \
+    "bericht inmiddels gelezen? Dan kunt u deze brief als niet verzonden beschouwen."
+#define DISREGARD_EN \
+    "Once you have read the message, you will receive no more reminders about it. Have you " \
+    "read it in the meantime? Then please disregard this letter."
 
 /* The body's paragraphs, in the letter's language. Data is appended, never formatted. */
 static int draw_body(struct pen *p, const struct text *t)
 {
-	struct sbuf b = { 0 };
-	const char *org = *t->sender ? t->sender : t->en ? "a government organisation" : "een overheidsorganisatie";
-	int rc = -1;
+    struct sbuf b = { 0 };
+    const char *org = *t->sender ? t->sender
+                      : t->en    ? "a government organisation"
+                                 : "een overheidsorganisatie";
+    int rc = -1;
 
-	if (t->en) {
-		sb_puts(&b, t->subject ? "There is a message from " : "There is an important message from ");
-		sb_puts(&b, org);
-		if (t->subject) {
-			sb_puts(&b, " about ‘");
-			sb_puts(&b, t->subject);
-			sb_puts(&b, "’");
-		}
-		sb_puts(&b, " in your Berichtenbox on MijnOverheid");
-		if (*t->received) {
-			sb_puts(&b, " since ");
-			sb_puts(&b, t->received);
-		}
-		sb_puts(&b, ". You have not read it yet.");
-	} else {
-		sb_puts(&b, "In uw Berichtenbox op MijnOverheid staat ");
-		if (*t->received) {
-			sb_puts(&b, "sinds ");
-			sb_puts(&b, t->received);
-			sb_puts(&b, " ");
-		}
-		sb_puts(&b, t->subject ? "een bericht van " : "een belangrijk bericht van ");
-		sb_puts(&b, org);
-		if (t->subject) {
-			sb_puts(&b, " over ‘");
-			sb_puts(&b, t->subject);
-			sb_puts(&b, "’");
-		}
-		sb_puts(&b, " dat u nog niet hebt gelezen.");
-	}
-	if (b.oom)
-		goto fail;
+    if (t->en) {
+        sb_puts(&b, t->subject ? "There is a message from "
+                               : "There is an important message from ");
+        sb_puts(&b, org);
+        if (t->subject) {
+            sb_puts(&b, " about ‘");
+            sb_puts(&b, t->subject);
+            sb_puts(&b, "’");
+        }
+        sb_puts(&b, " in your Berichtenbox on MijnOverheid");
+        if (*t->received) {
+            sb_puts(&b, " since ");
+            sb_puts(&b, t->received);
+        }
+        sb_puts(&b, ". You have not read it yet.");
+    } else {
+        sb_puts(&b, "In uw Berichtenbox op MijnOverheid staat ");
+        if (*t->received) {
+            sb_puts(&b, "sinds ");
+            sb_puts(&b, t->received);
+            sb_puts(&b, " ");
+        }
+        sb_puts(&b, t->subject ? "een bericht van " : "een belangrijk bericht van ");
+        sb_puts(&b, org);
+        if (t->subject) {
+            sb_puts(&b, " over ‘");
+            sb_puts(&b, t->subject);
+            sb_puts(&b, "’");
+        }
+        sb_puts(&b, " dat u nog niet hebt gelezen.");
+    }
+    if (b.oom)
+        goto fail;
 
-	draw_line(p, &ST_BODY, t->w->salutation);
-	p->y += ST_BODY.lead * 0.5;
-	if (draw_paragraph(p, &ST_BODY, b.p) < 0)
-		goto fail;
-	p->y += ST_BODY.lead * 0.5;
-	if (t->link) {
-		draw_line(p, &ST_BODY, t->en ? "You can read the message at:" : "U kunt het bericht lezen op:");
-		if (draw_paragraph(p, &ST_LINK, t->link) < 0)
-			goto fail;
-		draw_line(p, &ST_BODY, t->en ? "You log in with your DigiD." : "U logt in met uw DigiD.");
-	} else if (draw_paragraph(p, &ST_BODY, t->en
-			? "You can read the message at mijn.overheid.nl. You log in with your DigiD."
-			: "U kunt het bericht lezen op mijn.overheid.nl. U logt in met uw DigiD.") < 0) {
-		goto fail;
-	}
-	p->y += ST_BODY.lead * 0.5;
-	if (draw_paragraph(p, &ST_BODY, t->en
-			? "Once you have read the message, you will receive no more reminders about it. "
-			  "Have you read it in the meantime? Then please disregard this letter."
-			: "Zodra u het bericht hebt gelezen, krijgt u er geen herinneringen meer over. "
-			  "Hebt u het bericht inmiddels gelezen? Dan kunt u deze brief als niet verzonden beschouwen.") < 0)
-		goto fail;
-	p->y += ST_BODY.lead * 0.5;
-	draw_line(p, &ST_BODY, t->w->closing);
-	p->y += ST_BODY.lead;
-	draw_line(p, &ST_BODY, t->w->signature);
-	rc = 0;
+    draw_line(p, &ST_BODY, t->w->salutation);
+    p->y += ST_BODY.lead * 0.5;
+    if (draw_paragraph(p, &ST_BODY, b.p) < 0)
+        goto fail;
+    p->y += ST_BODY.lead * 0.5;
+    if (t->link) {
+        draw_line(p, &ST_BODY, t->en ? "You can read the message at:"
+                                     : "U kunt het bericht lezen op:");
+        if (draw_paragraph(p, &ST_LINK, t->link) < 0)
+            goto fail;
+        draw_line(p, &ST_BODY, t->en ? "You log in with your DigiD." : "U logt in met uw DigiD.");
+    } else if (draw_paragraph(p, &ST_BODY, t->en ? PORTAL_EN : PORTAL_NL) < 0) {
+        goto fail;
+    }
+    p->y += ST_BODY.lead * 0.5;
+    if (draw_paragraph(p, &ST_BODY, t->en ? DISREGARD_EN : DISREGARD_NL) < 0)
+        goto fail;
+    p->y += ST_BODY.lead * 0.5;
+    draw_line(p, &ST_BODY, t->w->closing);
+    p->y += ST_BODY.lead;
+    draw_line(p, &ST_BODY, t->w->signature);
+    rc = 0;
 fail:
-	free(b.p);
-	return rc;
+    free(b.p);
+    return rc;
 }
 
-static int draw_letter(cairo_t *cr, const struct letter *l, const struct text *t, char *err, size_t errlen)
+static int draw_letter(cairo_t *cr, const struct letter *l, const struct text *t, char *err,
+                       size_t errlen)
 {
-	struct pen p = { .cr = cr, .y = SENDER_Y, .page = 1, .t = t };
-	struct sbuf b = { 0 };
-	int rc = -1;
+    struct pen p = { .cr = cr, .y = SENDER_Y, .page = 1, .t = t };
+    struct sbuf b = { 0 };
+    int rc = -1;
 
-	/* letterhead, top left */
-	if (draw_paragraph(&p, &ST_ORG, *t->sender ? t->sender : "MijnOverheid") < 0)
-		goto oom;
-	cairo_set_source_rgb(cr, 0.25, 0.25, 0.25);
-	draw_line(&p, &ST_BOX, "MijnOverheid Berichtenbox");
-	cairo_set_source_rgb(cr, 0, 0, 0);
+    /* letterhead, top left */
+    if (draw_paragraph(&p, &ST_ORG, *t->sender ? t->sender : "MijnOverheid") < 0)
+        goto oom;
+    cairo_set_source_rgb(cr, 0.25, 0.25, 0.25);
+    draw_line(&p, &ST_BOX, "MijnOverheid Berichtenbox");
+    cairo_set_source_rgb(cr, 0, 0, 0);
 
-	set_style(cr, &ST_BODY);
-	if (draw_address(cr, t->name, l->postal_address, err, errlen) < 0)
-		return -1;
+    set_style(cr, &ST_BODY);
+    if (draw_address(cr, t->name, l->postal_address, err, errlen) < 0)
+        return -1;
 
-	p.y = DATE_Y;
-	sb_puts(&b, t->w->date_label);
-	sb_puts(&b, t->date);
-	if (b.oom)
-		goto oom;
-	draw_line(&p, &ST_BODY, b.p);
-	p.y += ST_BODY.lead * 0.5;
-	b.len = 0;
-	sb_puts(&b, t->w->subject_label);
-	sb_puts(&b, t->subject ? t->subject : t->w->hidden_subject);
-	if (b.oom || draw_paragraph(&p, &ST_BOLD, b.p) < 0)
-		goto oom;
-	p.y += ST_BODY.lead;
-	if (draw_body(&p, t) < 0)
-		goto oom;
-	draw_footer(&p);
-	rc = 0;
-	goto out;
+    p.y = DATE_Y;
+    sb_puts(&b, t->w->date_label);
+    sb_puts(&b, t->date);
+    if (b.oom)
+        goto oom;
+    draw_line(&p, &ST_BODY, b.p);
+    p.y += ST_BODY.lead * 0.5;
+    b.len = 0;
+    sb_puts(&b, t->w->subject_label);
+    sb_puts(&b, t->subject ? t->subject : t->w->hidden_subject);
+    if (b.oom || draw_paragraph(&p, &ST_BOLD, b.p) < 0)
+        goto oom;
+    p.y += ST_BODY.lead;
+    if (draw_body(&p, t) < 0)
+        goto oom;
+    draw_footer(&p);
+    rc = 0;
+    goto out;
 oom:
-	set_err(err, errlen, "out of memory");
-	errno = ENOMEM;
+    set_err(err, errlen, "out of memory");
+    errno = ENOMEM;
 out:
-	free(b.p);
-	return rc;
+    free(b.p);
+    return rc;
 }
 
 /* ---- putting it together ----------------------------------------------------------------- */
 
 static void text_free(struct text *t)
 {
-	free(t->sender);
-	free(t->name);
-	free(t->subject);
-	free(t->link);
+    free(t->sender);
+    free(t->name);
+    free(t->subject);
+    free(t->link);
 }
 
 static int text_prepare(const struct letter *l, struct text *t, char *err, size_t errlen)
 {
-	t->en = l->language && strcmp(l->language, "en") == 0;
-	t->w = t->en ? &WORDS_EN : &WORDS_NL;
-	t->sender = clean_text(l->sender, SIZE_MAX, MAX_SENDER_CHARS);
-	t->name = clean_text(l->recipient_name, SIZE_MAX, MAX_NAME_CHARS);
-	t->subject = clean_text(l->subject, SIZE_MAX, MAX_SUBJECT_CHARS);
-	t->link = clean_text(l->link, SIZE_MAX, MAX_LINK_BYTES + 1);
-	if (!t->sender || !t->name || !t->subject || !t->link) {
-		set_err(err, errlen, "out of memory");
-		errno = ENOMEM;
-		return -1;
-	}
-	if (!*t->subject) { /* hidden by policy */
-		free(t->subject);
-		t->subject = NULL;
-	}
-	if (!*t->link || strlen(t->link) > MAX_LINK_BYTES) {
-		free(t->link);
-		t->link = NULL;
-	}
-	snprintf(t->reference, sizeof t->reference, "Kenmerk: %lld-%d", (long long)l->message_id, l->step);
-	if (format_date(t->date, sizeof t->date, l->date, l->timezone, t->w, err, errlen) < 0)
-		return -1;
-	if (l->received && format_date(t->received, sizeof t->received, l->received, l->timezone, t->w, err, errlen) < 0)
-		return -1;
-	return 0;
+    t->en = l->language && strcmp(l->language, "en") == 0;
+    t->w = t->en ? &WORDS_EN : &WORDS_NL;
+    t->sender = clean_text(l->sender, SIZE_MAX, MAX_SENDER_CHARS);
+    t->name = clean_text(l->recipient_name, SIZE_MAX, MAX_NAME_CHARS);
+    t->subject = clean_text(l->subject, SIZE_MAX, MAX_SUBJECT_CHARS);
+    t->link = clean_text(l->link, SIZE_MAX, MAX_LINK_BYTES + 1);
+    if (!t->sender || !t->name || !t->subject || !t->link) {
+        set_err(err, errlen, "out of memory");
+        errno = ENOMEM;
+        return -1;
+    }
+    if (!*t->subject) { /* hidden by policy */
+        free(t->subject);
+        t->subject = NULL;
+    }
+    if (!*t->link || strlen(t->link) > MAX_LINK_BYTES) {
+        free(t->link);
+        t->link = NULL;
+    }
+    snprintf(t->reference, sizeof t->reference, "Kenmerk: %lld-%d", (long long)l->message_id,
+             l->step);
+    if (format_date(t->date, sizeof t->date, l->date, t->w, err, errlen) < 0)
+        return -1;
+    if (l->received &&
+        format_date(t->received, sizeof t->received, l->received, t->w, err, errlen) < 0)
+        return -1;
+    return 0;
 }
 
 static cairo_status_t sink_write(void *closure, const unsigned char *data, unsigned int length)
 {
-	struct sink *s = closure;
+    struct sink *s = closure;
 
-	while (length > 0) {
-		ssize_t n = write(s->fd, data, length);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (!s->error)
-				s->error = n < 0 ? errno : EIO;
-			return CAIRO_STATUS_WRITE_ERROR;
-		}
-		data += n;
-		length -= (unsigned int)n;
-	}
-	return CAIRO_STATUS_SUCCESS;
+    while (length > 0) {
+        ssize_t n = write(s->fd, data, length);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (!s->error)
+                s->error = n < 0 ? errno : EIO;
+            return CAIRO_STATUS_WRITE_ERROR;
+        }
+        data += n;
+        length -= (unsigned int)n;
+    }
+    return CAIRO_STATUS_SUCCESS;
 }
 
 /* Create the file if we can, so that on failure we only ever remove what we made. */
 static int open_output(const char *path, bool *created)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0640);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0640);
 
-	*created = fd >= 0;
-	if (fd >= 0 || errno != EEXIST)
-		return fd;
-	return open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY);
+    *created = fd >= 0;
+    if (fd >= 0 || errno != EEXIST)
+        return fd;
+    return open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY);
 }
 
 int letter_render_pdf(const struct letter *l, const char *path, char *err, size_t errlen)
 {
-	struct text t = { 0 };
-	struct sink sink = { .fd = -1 };
-	cairo_surface_t *surface = NULL;
-	cairo_t *cr = NULL;
-	cairo_status_t status;
-	bool created = false;
-	char ebuf[128];
-	int rc = -1, saved = 0;
+    struct text t = { 0 };
+    struct sink sink = { .fd = -1 };
+    cairo_surface_t *surface = NULL;
+    cairo_t *cr = NULL;
+    cairo_status_t status;
+    bool created = false;
+    char ebuf[128];
+    int rc = -1, saved = 0;
 
-	if (!l || !path || !*path) {
-		set_err(err, errlen, "letter_render_pdf: no letter or path");
-		saved = EINVAL;
-		goto out;
-	}
-	if (text_prepare(l, &t, err, errlen) < 0) {
-		saved = errno;
-		goto out;
-	}
-	sink.fd = open_output(path, &created);
-	if (sink.fd < 0) {
-		saved = errno;
-		set_err(err, errlen, "%s: %s", path, errstr(saved, ebuf, sizeof ebuf));
-		goto out;
-	}
-	surface = cairo_pdf_surface_create_for_stream(sink_write, &sink, PAGE_W, PAGE_H);
-	cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_CREATOR, "herinnerd");
-	cr = cairo_create(surface);
-	if (cairo_status(cr) == CAIRO_STATUS_SUCCESS && draw_letter(cr, l, &t, err, errlen) < 0) {
-		saved = errno;
-		goto out;
-	}
-	cairo_show_page(cr);
-	status = cairo_status(cr);
-	if (status == CAIRO_STATUS_SUCCESS) {
-		cairo_surface_finish(surface); /* writes the PDF */
-		status = cairo_surface_status(surface);
-	}
-	if (status != CAIRO_STATUS_SUCCESS) {
-		saved = sink.error ? sink.error : status == CAIRO_STATUS_NO_MEMORY ? ENOMEM : EIO;
-		set_err(err, errlen, "%s: %s", path,
-			sink.error ? errstr(sink.error, ebuf, sizeof ebuf) : cairo_status_to_string(status));
-		goto out;
-	}
-	if (close(sink.fd) < 0) { /* NFS and friends report write-back errors here */
-		sink.fd = -1;
-		saved = errno;
-		set_err(err, errlen, "%s: %s", path, errstr(saved, ebuf, sizeof ebuf));
-		goto out;
-	}
-	sink.fd = -1;
-	rc = 0;
+    if (!l || !path || !*path) {
+        set_err(err, errlen, "letter_render_pdf: no letter or path");
+        saved = EINVAL;
+        goto out;
+    }
+    if (text_prepare(l, &t, err, errlen) < 0) {
+        saved = errno;
+        goto out;
+    }
+    sink.fd = open_output(path, &created);
+    if (sink.fd < 0) {
+        saved = errno;
+        set_err(err, errlen, "%s: %s", path, errstr(saved, ebuf, sizeof ebuf));
+        goto out;
+    }
+    surface = cairo_pdf_surface_create_for_stream(sink_write, &sink, PAGE_W, PAGE_H);
+    cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_CREATOR, "herinnerd");
+    cr = cairo_create(surface);
+    if (cairo_status(cr) == CAIRO_STATUS_SUCCESS && draw_letter(cr, l, &t, err, errlen) < 0) {
+        saved = errno;
+        goto out;
+    }
+    cairo_show_page(cr);
+    status = cairo_status(cr);
+    if (status == CAIRO_STATUS_SUCCESS) {
+        cairo_surface_finish(surface); /* writes the PDF */
+        status = cairo_surface_status(surface);
+    }
+    if (status != CAIRO_STATUS_SUCCESS) {
+        saved = sink.error ? sink.error : status == CAIRO_STATUS_NO_MEMORY ? ENOMEM : EIO;
+        set_err(err, errlen, "%s: %s", path,
+                sink.error ? errstr(sink.error, ebuf, sizeof ebuf)
+                           : cairo_status_to_string(status));
+        goto out;
+    }
+    if (close(sink.fd) < 0) { /* NFS and friends report write-back errors here */
+        sink.fd = -1;
+        saved = errno;
+        set_err(err, errlen, "%s: %s", path, errstr(saved, ebuf, sizeof ebuf));
+        goto out;
+    }
+    sink.fd = -1;
+    rc = 0;
 out:
-	if (cr)
-		cairo_destroy(cr);
-	if (surface)
-		cairo_surface_destroy(surface); /* may still write: the fd stays open until after */
-	if (sink.fd >= 0)
-		close(sink.fd);
-	if (rc < 0 && created)
-		unlink(path);
-	text_free(&t);
-	errno = saved;
-	return rc;
+    if (cr)
+        cairo_destroy(cr);
+    if (surface)
+        cairo_surface_destroy(surface); /* may still write: the fd stays open until after */
+    if (sink.fd >= 0)
+        close(sink.fd);
+    if (rc < 0 && created)
+        unlink(path);
+    text_free(&t);
+    errno = saved;
+    return rc;
 }

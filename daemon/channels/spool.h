@@ -20,18 +20,18 @@
 #include <stdint.h>
 
 enum spool_result {
-	SPOOL_OK = 0,
-	SPOOL_EXISTS = 1,      /* write_pending: the letter was written before (path_out says where) */
-	SPOOL_NOT_PENDING = 2, /* withdraw: absent, or already handed over */
-	SPOOL_ERROR = -1,      /* errno says why, err in words */
+    SPOOL_OK = 0,
+    SPOOL_EXISTS = 1,      /* write_pending: the letter was written before (path_out says where) */
+    SPOOL_NOT_PENDING = 2, /* withdraw: absent, or already handed over */
+    SPOOL_ERROR = -1,      /* errno says why, err in words */
 };
 
 /* Where a letter is, as told by spool_locate. */
 enum spool_place {
-	SPOOL_ABSENT = 0,
-	SPOOL_PENDING = 1,
-	SPOOL_HANDED_OVER = 2,
-	SPOOL_WITHDRAWN = 3,
+    SPOOL_ABSENT = 0,
+    SPOOL_PENDING = 1,
+    SPOOL_HANDED_OVER = 2,
+    SPOOL_WITHDRAWN = 3,
 };
 
 /* Create root and its four directories (0750) as needed and check that they are writable.
@@ -46,8 +46,8 @@ typedef int (*spool_render_fn)(const char *tmp_path, void *arg, char *err, size_
  * pending/, withdrawn/ or any handed-over/<date>/: SPOOL_EXISTS, nothing is rendered or written,
  * and path_out names the existing file. On SPOOL_ERROR (render failure, ENOSPC, ...) errno is
  * kept and nothing is left behind in pending/ or tmp/. path_out may be NULL. */
-int spool_write_pending(const char *root, int64_t message_id, int step, spool_render_fn render, void *arg,
-			char *path_out, size_t path_len, char *err, size_t errlen);
+int spool_write_pending(const char *root, int64_t message_id, int step, spool_render_fn render,
+                        void *arg, char *path_out, size_t path_len, char *err, size_t errlen);
 
 /* The message was read before the cut-off: move pending/ -> withdrawn/. SPOOL_OK, or
  * SPOOL_NOT_PENDING when the letter is not in pending/ (absent or already handed over). */
@@ -64,8 +64,8 @@ typedef void (*spool_handover_fn)(int64_t message_id, int step, const char *path
  * the date directory are not reported again. With nothing pending and no date directory yet,
  * nothing is created. *moved (may be NULL) counts the letters moved. cb may be NULL.
  * If some moves fail, the ones that succeeded are still put in the manifest and reported. */
-int spool_handover(const char *root, const char *date, spool_handover_fn cb, void *arg, int *moved, char *err,
-		   size_t errlen);
+int spool_handover(const char *root, const char *date, spool_handover_fn cb, void *arg, int *moved,
+                   char *err, size_t errlen);
 
 /* At start-up: remove temp files left by a crash mid-write. Files another process or thread is
  * still writing (they hold an flock) are left alone. Returns how many were removed, or -1. */
@@ -74,7 +74,7 @@ int spool_clean_tmp(const char *root);
 /* Where is the letter for (message_id, step)? An enum spool_place, or SPOOL_ERROR. path_out (may
  * be NULL) gets its file name. For reconciling the attempts table after a crash and for
  * `herinnerctl status`. */
-int spool_locate(const char *root, int64_t message_id, int step, char *path_out, size_t path_len, char *err,
-		 size_t errlen);
+int spool_locate(const char *root, int64_t message_id, int step, char *path_out, size_t path_len,
+                 char *err, size_t errlen);
 
 #endif

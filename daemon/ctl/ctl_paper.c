@@ -1,11 +1,108 @@
-/* herinnerctl paper handover: placeholder until the paper channel lands. */
+/* herinnerctl paper handover: the daily cut-off, now. Safe while the daemon runs: the spool's
+ * lock orders the moves, each letter is reported by exactly one hand-over, and the records use
+ * the daemon's own idempotent statement (SQL_PAPER_MOVED). */
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
+#include "config.h"
 #include "ctl.h"
+#include "paper_sql.h"
+#include "spool.h"
+
+struct moved {
+    int64_t message_id;
+    int step;
+    char *path;
+};
+
+struct moved_list {
+    struct moved *v;
+    size_t n, cap;
+    int oom;
+};
+
+static void collect(int64_t message_id, int step, const char *path, void *arg)
+{
+    struct moved_list *l = arg;
+
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        struct moved *v = realloc(l->v, cap * sizeof(*v));
+        if (v == NULL) {
+            l->oom = 1;
+            fprintf(stderr, "herinnerctl: out of memory: %s handed over, not recorded\n", path);
+            return;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = (struct moved){ message_id, step, strdup(path) };
+}
+
+/* Record one hand-over; 0 or -1 (with the reason on stderr). */
+static int record(PGconn *conn, const struct config *cfg, const struct moved *m,
+                  const char *detail)
+{
+    char id[32], step[16];
+
+    snprintf(id, sizeof(id), "%" PRId64, m->message_id);
+    snprintf(step, sizeof(step), "%d", m->step);
+    const char *params[] = { id, step, cfg->instance, "handed-over", detail, m->path };
+    PGresult *r = PQexecParams(conn, SQL_PAPER_MOVED, 6, NULL, params, NULL, NULL, 0);
+    int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (!ok)
+        fprintf(stderr, "herinnerctl: recording %s failed: %s", m->path ? m->path : "?",
+                PQresultErrorMessage(r));
+    PQclear(r);
+    return ok ? 0 : -1;
+}
 
 int ctl_paper_handover(const struct ctl *ctl)
 {
-    (void)ctl;
-    fprintf(stderr, "herinnerctl: the paper channel is not built yet\n");
-    return 1;
+    struct config *cfg = ctl_load_config(ctl);
+    struct moved_list moved = { 0 };
+    PGconn *conn = NULL;
+    char date[16], detail[128], err[512] = "";
+    int rc = 1, n = 0, failed = 0;
+
+    if (cfg == NULL)
+        return 1;
+    if (!cfg->paper.enabled) {
+        fprintf(stderr, "herinnerctl: %s has no paper section\n", ctl->config_path);
+        goto out;
+    }
+    /* the date directory is the local date in the config's time zone, as in the daemon */
+    if (cfg->timezone)
+        setenv("TZ", cfg->timezone, 1);
+    tzset();
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    strftime(date, sizeof(date), "%Y-%m-%d", &tm);
+
+    /* connect first: letters are moved only when their moves can be recorded */
+    if ((conn = ctl_connect(ctl)) == NULL)
+        goto out;
+    int hrc = spool_handover(cfg->paper.spool, date, collect, &moved, &n, err, sizeof(err));
+    if (hrc != SPOOL_OK)
+        fprintf(stderr, "herinnerctl: hand-over of %s: %s\n", date, err);
+    snprintf(detail, sizeof(detail), "handed over to the print house on %s", date);
+    for (size_t i = 0; i < moved.n; i++)
+        if (moved.v[i].path == NULL || record(conn, cfg, &moved.v[i], detail) == -1)
+            failed++;
+    printf("%s/handed-over/%s: %d letters handed over, %zu recorded%s\n", cfg->paper.spool, date,
+           n, moved.n - failed, failed || moved.oom ? " (SOME NOT RECORDED: see above; the "
+           "daemon records them when it restarts)" : "");
+    rc = hrc == SPOOL_OK && !failed && !moved.oom ? 0 : 1;
+out:
+    for (size_t i = 0; i < moved.n; i++)
+        free(moved.v[i].path);
+    free(moved.v);
+    if (conn)
+        PQfinish(conn);
+    config_free(cfg);
+    return rc;
 }
