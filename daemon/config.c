@@ -267,6 +267,9 @@ static int parse_sms(struct parser *p, const config_setting_t *g, struct sms_con
         return -1;
     if (strncmp(s->url, "http://", 7) != 0)
         return fail(p, config_setting_get_member(g, "url"), "'url' must start with http://");
+    if (s->dlr_base != NULL && (strncmp(s->dlr_base, "http://", 7) != 0 || strchr(s->dlr_base, '?')))
+        return fail(p, config_setting_get_member(g, "dlr_base"),
+                    "'dlr_base' must be an http:// URL without a query, e.g. \"http://10.0.0.5:9187\"");
     if (s->default_country == NULL && (s->default_country = strdup("31")) == NULL)
         return fail(p, g, "out of memory");
     if (strspn(s->default_country, "0123456789") != strlen(s->default_country) ||

@@ -1,7 +1,7 @@
 /* herinnerd: escalates unread inbox messages by e-mail, SMS and paper.
  *
  * Start-up order (reversed at exit): config -> time zone -> event base -> metrics -> engine ->
- * database -> channels -> http -> signals and watchdog -> connect. READY=1 is sent only once the
+ * database -> http -> channels -> signals and watchdog -> connect. READY=1 is sent only once the
  * database is connected and LISTENing (daemon_database_ready). */
 #include <getopt.h>
 #include <inttypes.h>
@@ -155,10 +155,10 @@ static int check_only(const char *path)
 static void daemon_finalise(struct daemon *d)
 {
     loop_finalise(d);
-    http_stop(d->http);
     for (int ch = CHANNEL_COUNT - 1; ch >= 0; ch--)
         if (d->channel_state[ch])
             d->channel_ops[ch]->stop(d->channel_state[ch]);
+    http_stop(d->http);
     db_free(d->db);
     engine_free(d->engine);
     free(d->metrics);
@@ -225,9 +225,10 @@ int main(int argc, char **argv)
         log_err("out of memory at start-up");
         goto fail;
     }
-    if (daemon_apply_channels(&d, cfg) == -1)
-        goto fail;
+    /* http before the channels: the SMS channel answers its delivery reports there */
     if (cfg->http.listen && (d.http = http_start(&d, cfg->http.listen)) == NULL)
+        goto fail;
+    if (daemon_apply_channels(&d, cfg) == -1)
         goto fail;
     if (loop_initialise(&d) == -1)
         goto fail;

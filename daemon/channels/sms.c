@@ -1,3 +1,736 @@
-/* placeholder: being written */
+/* The SMS channel: Kannel's sendsms HTTP interface, driven by libevent's HTTP client on the loop.
+ *
+ *   send -> number to E.164, text from the template -> FIFO -> at most max_in_flight requests,
+ *   each on a keep-alive connection of its own -> reply judged -> job->done
+ *
+ * Every send carries a random token (the attempt's external_id) in its dlr-url, so Kannel's
+ * delivery reports (GET /dlr) can be matched to a `sent` attempt and forged ones refused. A
+ * report may beat the send's own outcome to us (the fake SMSC answers within milliseconds):
+ * reports for sends still in memory are parked until job->done has queued the `sent` record,
+ * and the single database connection runs queries in order. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <syslog.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
 #include "channel.h"
-const struct channel_ops sms_channel = { .name = "sms" };
+#include "daemon.h"
+#include "db.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "sms_text.h"
+#include "template.h"
+
+#define MAX_PARKED 8            /* early reports kept per send; more are forgeries */
+#define MAX_REPLY 400           /* bytes of Kannel's reply kept */
+
+/* Record a delivery report as an attempt, once, and only for a `sent` SMS with this token whose
+ * fate is not known yet. instance and config_sha256 come from the `sent` row. Returns one row:
+ * inserted, sent rows found, already final.
+ * $1 message, $2 step, $3 try, $4 token, $5 outcome, $6 detail. */
+#define SQL_DLR \
+    "WITH sent AS (" \
+    "  SELECT a.address, a.instance, a.config_sha256 FROM herinnerd.attempts a" \
+    "   WHERE a.message_id = $1 AND a.step = $2 AND a.try = $3 AND a.channel = 'sms'" \
+    "     AND a.outcome = 'sent' AND a.external_id = $4" \
+    "   ORDER BY a.id LIMIT 1)," \
+    " final AS (" \
+    "  SELECT 1 FROM herinnerd.attempts a" \
+    "   WHERE a.message_id = $1 AND a.step = $2 AND a.try = $3 AND a.channel = 'sms'" \
+    "     AND a.external_id = $4" \
+    "     AND (a.outcome = 'permanent-failure'" \
+    "          OR (a.outcome = 'delivered' AND a.detail = '" SMS_DLR_DELIVERED "')))," \
+    " ins AS (" \
+    "  INSERT INTO herinnerd.attempts (message_id, step, try, channel, outcome, detail, address," \
+    "                                  external_id, instance, config_sha256)" \
+    "  SELECT $1, $2, $3, 'sms', $5, $6, sent.address, $4, sent.instance, sent.config_sha256" \
+    "    FROM sent" \
+    "   WHERE NOT EXISTS (SELECT 1 FROM final)" \
+    "     AND NOT EXISTS (SELECT 1 FROM herinnerd.attempts a" \
+    "                      WHERE a.message_id = $1 AND a.step = $2 AND a.try = $3" \
+    "                        AND a.outcome = $5 AND a.detail = $6)" \
+    "  RETURNING id)" \
+    " SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM sent), EXISTS (SELECT 1 FROM final)," \
+    "        $1::bigint, $2::int, $3::int, $6::text, $5::text"
+
+/* What a request needs from the config, copied: a reload must not pull it from under a
+ * request in flight. Reference-counted on the loop. */
+struct sms_settings {
+    int refs;
+    char *host, *host_header, *uri_prefix;      /* uri_prefix: path?[query&] */
+    int port;
+    char *username, *password, *sender, *country, *dlr_base, *inbox_url;
+    int max_in_flight;
+    long timeout;
+};
+
+/* A keep-alive connection to the gateway, made for one settings generation. */
+struct sms_conn {
+    struct evhttp_connection *evcon;
+    struct sms_settings *settings;
+    struct sms_conn *next;
+};
+
+struct parked_dlr {
+    struct sms_dlr dlr;
+    struct parked_dlr *next;
+};
+
+/* One request to Kannel, from make_request until the job is done. */
+struct sms_send {
+    struct sms_state *st;
+    struct send_job *job;
+    struct sms_conn *conn;
+    char token[SMS_TOKEN_LEN + 1];
+    int completed;              /* the HTTP exchange ended: result below */
+    int code;                   /* HTTP status, 0: no reply */
+    int error;                  /* enum evhttp_request_error + 1, 0: none reported */
+    char reply[MAX_REPLY];
+    size_t replylen;
+    struct parked_dlr *parked;
+    int nparked;
+    struct sms_send *next;
+};
+
+struct sms_state {
+    struct daemon *d;
+    struct evdns_base *dns;
+    struct sms_settings *settings;
+    struct send_job *queue_head, *queue_tail;   /* waiting for a free slot */
+    int queued;
+    struct sms_send *sends;                     /* running and completed, by token */
+    int running;                                /* requests not yet completed */
+    struct sms_conn *idle;                      /* connections of the current settings */
+    struct event *finish_ev, *register_ev;
+    int dlr_pending;                            /* report queries not yet answered */
+};
+
+/* ---- settings ---- */
+
+static void settings_unref(struct sms_settings *s)
+{
+    if (s == NULL || --s->refs > 0)
+        return;
+    free(s->host);
+    free(s->host_header);
+    free(s->uri_prefix);
+    free(s->username);
+    free(s->password);
+    free(s->sender);
+    free(s->country);
+    free(s->dlr_base);
+    free(s->inbox_url);
+    free(s);
+}
+
+/* host, port and request-URI prefix from sms.url */
+static int parse_url(struct sms_settings *s, const char *url)
+{
+    struct evhttp_uri *u = evhttp_uri_parse(url);
+    const char *host, *path, *query;
+    int rc = -1;
+
+    if (u == NULL || (host = evhttp_uri_get_host(u)) == NULL || *host == '\0') {
+        log_err("sms: cannot parse url '%s'", url);
+        goto out;
+    }
+    s->port = evhttp_uri_get_port(u) > 0 ? evhttp_uri_get_port(u) : 80;
+    path = evhttp_uri_get_path(u);
+    query = evhttp_uri_get_query(u);
+    /* "[::1]" in a URL, "::1" to connect to */
+    size_t hl = strlen(host);
+    if (host[0] == '[' && hl > 2 && host[hl - 1] == ']')
+        s->host = strndup(host + 1, hl - 2);
+    else
+        s->host = strdup(host);
+    if (asprintf(&s->host_header, "%s:%d", host, s->port) == -1)
+        s->host_header = NULL;
+    /* a bare "http://host:13013" means Kannel's one endpoint */
+    if (asprintf(&s->uri_prefix, "%s?%s%s", path && *path && strcmp(path, "/") != 0 ? path
+                                                                    : "/cgi-bin/sendsms",
+                 query && *query ? query : "", query && *query ? "&" : "") == -1)
+        s->uri_prefix = NULL;
+    rc = s->host && s->host_header && s->uri_prefix ? 0 : -1;
+out:
+    if (u)
+        evhttp_uri_free(u);
+    return rc;
+}
+
+static char *dlr_base(const struct config *cfg)
+{
+    char *out = NULL;
+
+    if (cfg->sms.dlr_base)
+        return strdup(cfg->sms.dlr_base);
+    if (cfg->http.listen == NULL || asprintf(&out, "http://%s", cfg->http.listen) == -1)
+        return NULL;
+    return out;
+}
+
+static struct sms_settings *settings_new(const struct config *cfg)
+{
+    struct sms_settings *s = calloc(1, sizeof(*s));
+
+    if (s == NULL)
+        return NULL;
+    s->refs = 1;
+    s->max_in_flight = cfg->sms.max_in_flight > 0 ? cfg->sms.max_in_flight : 1;
+    s->timeout = cfg->sms.timeout > 0 ? cfg->sms.timeout : 30;
+    s->username = strdup(cfg->sms.username);
+    s->password = strdup(cfg->sms.password);
+    s->sender = strdup(cfg->sms.sender);
+    s->country = strdup(cfg->sms.default_country ? cfg->sms.default_country : "31");
+    s->inbox_url = strdup(cfg->inbox_url ? cfg->inbox_url : "");
+    s->dlr_base = dlr_base(cfg);      /* NULL: no reports (config check makes this rare) */
+    if (parse_url(s, cfg->sms.url) == -1 || s->username == NULL || s->password == NULL ||
+        s->sender == NULL || s->country == NULL || s->inbox_url == NULL) {
+        settings_unref(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* ---- connections ---- */
+
+static void conn_free(struct sms_conn *c)
+{
+    if (c == NULL)
+        return;
+    if (c->evcon)
+        evhttp_connection_free(c->evcon);
+    settings_unref(c->settings);
+    free(c);
+}
+
+static void conn_list_free(struct sms_conn *c)
+{
+    while (c) {
+        struct sms_conn *next = c->next;
+        conn_free(c);
+        c = next;
+    }
+}
+
+static struct sms_conn *conn_get(struct sms_state *st)
+{
+    struct sms_settings *s = st->settings;
+    struct sms_conn *c = st->idle;
+
+    if (c) {
+        st->idle = c->next;
+        c->next = NULL;
+        return c;
+    }
+    if ((c = calloc(1, sizeof(*c))) == NULL)
+        return NULL;
+    /* with a dns base, a host name is resolved without blocking the loop */
+    c->evcon = evhttp_connection_base_new(st->d->base, st->dns, s->host, (unsigned short)s->port);
+    if (c->evcon == NULL) {
+        free(c);
+        return NULL;
+    }
+    evhttp_connection_set_timeout(c->evcon, (int)s->timeout);
+    evhttp_connection_set_retries(c->evcon, 0);
+    c->settings = s;
+    s->refs++;
+    return c;
+}
+
+/* After a reply, the connection stays open for the next request; after a failure, or when
+ * the settings changed meanwhile, it goes. */
+static void conn_put(struct sms_state *st, struct sms_conn *c, int reusable)
+{
+    if (c == NULL)
+        return;
+    if (reusable && c->settings == st->settings) {
+        c->next = st->idle;
+        st->idle = c;
+    } else
+        conn_free(c);
+}
+
+/* ---- sending ---- */
+
+static void finish_soon(struct sms_state *st)
+{
+    event_active(st->finish_ev, 0, 0);
+}
+
+static void req_error(enum evhttp_request_error err, void *arg)
+{
+    struct sms_send *s = arg;
+
+    s->error = (int)err + 1;
+}
+
+/* Called by libevent, possibly from inside evhttp_make_request: only note the result; the rest
+ * happens in finish_cb, outside libevent's HTTP code (where freeing a connection is safe). */
+static void req_done(struct evhttp_request *req, void *arg)
+{
+    struct sms_send *s = arg;
+
+    s->completed = 1;
+    s->code = req ? evhttp_request_get_response_code(req) : 0;
+    if (req && s->code > 0) {
+        struct evbuffer *b = evhttp_request_get_input_buffer(req);
+        int n = evbuffer_remove(b, s->reply, sizeof(s->reply) - 1);
+        s->replylen = n > 0 ? (size_t)n : 0;
+        s->reply[s->replylen] = '\0';
+    }
+    s->st->running--;
+    finish_soon(s->st);
+}
+
+static const char *transport_error(int error)
+{
+    switch (error - 1) {
+    case EVREQ_HTTP_TIMEOUT: return "timed out";
+    case EVREQ_HTTP_EOF: return "connection closed before a reply";
+    case EVREQ_HTTP_INVALID_HEADER: return "invalid reply";
+    case EVREQ_HTTP_BUFFER_ERROR: return "connection error";
+    case EVREQ_HTTP_DATA_TOO_LONG: return "reply too long";
+    default: return "no connection (refused or unreachable)";
+    }
+}
+
+static void judge(struct sms_send *s)
+{
+    struct send_job *job = s->job;
+    const struct sms_settings *set = s->conn ? s->conn->settings : s->st->settings;
+
+    if (s->code == 0) {
+        job_set_outcome(job, OUTCOME_TEMPORARY_FAILURE, "SMS gateway %s: %s", set->host_header,
+                        transport_error(s->error));
+        return;
+    }
+    job->outcome = sms_judge_reply(s->code, s->reply, s->replylen, job->detail,
+                                   sizeof(job->detail));
+}
+
+static int new_token(char *out)
+{
+    unsigned char b[SMS_TOKEN_LEN / 2];
+
+    if (getrandom(b, sizeof(b), GRND_NONBLOCK) != (ssize_t)sizeof(b))
+        return -1;
+    for (size_t i = 0; i < sizeof(b); i++)
+        snprintf(out + 2 * i, 3, "%02x", b[i]);
+    return 0;
+}
+
+/* The request URI for JOB: prefix + sendsms query. */
+static char *request_uri(const struct sms_settings *set, const struct send_job *job,
+                         const char *text, const char *token)
+{
+    char *dlr = NULL, *query = NULL, *uri = NULL;
+
+    if (set->dlr_base &&
+        (dlr = sms_dlr_url(set->dlr_base, job->message_id, job->step, job->try_no, token)) == NULL)
+        return NULL;
+    struct sms_request r = { set->username, set->password, set->sender, job->address, text, dlr };
+    if ((query = sms_sendsms_query(&r)) != NULL && asprintf(&uri, "%s%s", set->uri_prefix, query) == -1)
+        uri = NULL;
+    free(dlr);
+    free(query);
+    return uri;
+}
+
+static char *render_text(const struct sms_settings *set, const struct send_job *job)
+{
+    char created[32] = "", *body = NULL;
+    time_t t = (time_t)job->created_at;
+    struct tm tm;
+
+    localtime_r(&t, &tm);
+    strftime(created, sizeof(created), "%d-%m-%Y", &tm);
+    /* no subject: an SMS is read on lock screens */
+    struct template_vars vars = {
+        .name = job->recipient_name,
+        .sender = job->sender,
+        .link = job->link && *job->link ? job->link : set->inbox_url,
+        .created = created,
+    };
+    if (template_render(CHANNEL_SMS, job->template ? job->template : "notice", job->language,
+                        &vars, NULL, &body) == -1)
+        return NULL;
+    for (size_t n = strlen(body); n > 0 && (body[n - 1] == '\n' || body[n - 1] == ' '); n--)
+        body[n - 1] = '\0';
+    return body;
+}
+
+/* Start JOB's request; on failure the job is finished at once with a temporary failure. */
+static void start_send(struct sms_state *st, struct send_job *job)
+{
+    struct sms_send *s = calloc(1, sizeof(*s));
+    char *text = NULL, *uri = NULL;
+    struct evhttp_request *req = NULL;
+
+    if (s == NULL) {
+        job_set_outcome(job, OUTCOME_TEMPORARY_FAILURE, "out of memory");
+        goto fail;
+    }
+    s->st = st;
+    s->job = job;
+    if (new_token(s->token) == -1) {
+        job_set_outcome(job, OUTCOME_TEMPORARY_FAILURE, "no random bytes for the SMS token");
+        goto fail;
+    }
+    if ((text = render_text(st->settings, job)) == NULL ||
+        (uri = request_uri(st->settings, job, text, s->token)) == NULL ||
+        (s->conn = conn_get(st)) == NULL || (req = evhttp_request_new(req_done, s)) == NULL) {
+        job_set_outcome(job, OUTCOME_TEMPORARY_FAILURE, "could not build the SMS request");
+        goto fail;
+    }
+    snprintf(job->external_id, sizeof(job->external_id), "%s", s->token);
+    evhttp_request_set_error_cb(req, req_error);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Host", s->conn->settings->host_header);
+    evhttp_add_header(h, "User-Agent", "herinnerd");
+    s->next = st->sends;
+    st->sends = s;
+    st->running++;
+    /* the reply (or failure) may be reported before this returns: req_done copes */
+    if (evhttp_make_request(s->conn->evcon, req, EVHTTP_REQ_GET, uri) == -1 && !s->completed) {
+        s->completed = 1;
+        st->running--;
+        finish_soon(st);
+    }
+    free(text);
+    free(uri);
+    return;
+fail:
+    free(text);
+    free(uri);
+    if (s)
+        conn_put(st, s->conn, 0);
+    free(s);
+    job->done(job, job->done_arg);
+}
+
+/* Start queued jobs while there is room. */
+static void pump(struct sms_state *st)
+{
+    while (st->queue_head && st->running < st->settings->max_in_flight) {
+        struct send_job *job = st->queue_head;
+        if ((st->queue_head = job->next) == NULL)
+            st->queue_tail = NULL;
+        job->next = NULL;
+        st->queued--;
+        start_send(st, job);
+    }
+}
+
+/* ---- delivery reports ---- */
+
+static void dlr_recorded(PGresult *res, void *arg)
+{
+    struct sms_state *st = arg;
+
+    st->dlr_pending--;
+    if (res == NULL)
+        log_err("sms: a delivery report could not be recorded (database unavailable at exit)");
+    else if (!db_result_ok(res) || PQntuples(res) != 1)
+        log_err("sms: recording a delivery report failed: %s", PQresultErrorMessage(res));
+    else {
+        int64_t id = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+        const char *step = PQgetvalue(res, 0, 4), *try_no = PQgetvalue(res, 0, 5),
+                   *detail = PQgetvalue(res, 0, 6);
+        if (strcmp(PQgetvalue(res, 0, 0), "0") != 0) {
+            int delivered = strcmp(PQgetvalue(res, 0, 7), "delivered") == 0;
+            metrics_attempt(st->d->metrics, CHANNEL_SMS,
+                            delivered ? OUTCOME_DELIVERED : OUTCOME_PERMANENT_FAILURE);
+            log_message(delivered ? LOG_INFO : LOG_WARNING, id, "message %" PRId64
+                        " step %s try %s sms: %s: %s", id, step, try_no, PQgetvalue(res, 0, 7),
+                        detail);
+        }
+        else if (strcmp(PQgetvalue(res, 0, 1), "0") == 0)
+            log_message(LOG_WARNING, id, "sms: delivery report '%s' for message %" PRId64
+                        " step %s try %s ignored: no SMS was sent with that token", detail, id,
+                        step, try_no);
+        else
+            log_message(LOG_INFO, id, "sms: delivery report '%s' for message %" PRId64
+                        " step %s try %s ignored: %s", detail, id, step, try_no,
+                        strcmp(PQgetvalue(res, 0, 2), "t") == 0 ? "its fate is already known"
+                                                                : "already recorded");
+    }
+    if (st->d->draining)
+        daemon_check_drained(st->d);
+}
+
+/* Queue the report's query. DB_KEEP: a report is not lost with the connection, and it stays
+ * behind the `sent` record it refers to. */
+static void record_dlr(struct sms_state *st, const struct sms_dlr *r)
+{
+    enum outcome o;
+    const char *detail;
+    char id[32], step[16], try_no[16];
+
+    if (!sms_dlr_outcome(r->type, &o, &detail))
+        return;
+    snprintf(id, sizeof(id), "%" PRId64, r->message_id);
+    snprintf(step, sizeof(step), "%d", r->step);
+    snprintf(try_no, sizeof(try_no), "%d", r->try_no);
+    const char *params[] = { id, step, try_no, r->token, outcome_name(o), detail };
+    st->dlr_pending++;
+    db_query(st->d->db, DB_KEEP, SQL_DLR, 6, params, dlr_recorded, st);
+}
+
+static struct sms_send *find_send(struct sms_state *st, const char *token)
+{
+    for (struct sms_send *s = st->sends; s; s = s->next)
+        if (strcmp(s->token, token) == 0)
+            return s;
+    return NULL;
+}
+
+/* A printable, short copy of an untrusted query for the log. */
+static void loggable(const char *in, char *out, size_t len)
+{
+    size_t n = 0;
+
+    for (; in && *in && n + 1 < len; in++)
+        out[n++] = (unsigned char)*in < 0x20 || (unsigned char)*in >= 0x7F ? '?' : *in;
+    out[n] = '\0';
+}
+
+static int sms_dlr_handler(const char *query, void *arg)
+{
+    struct sms_state *st = arg;
+    struct sms_dlr r;
+    const char *reason, *detail;
+    enum outcome o;
+    char shown[120];
+
+    if (sms_dlr_parse(query, &r, &reason) == -1) {
+        loggable(query, shown, sizeof(shown));
+        log_warn("sms: malformed delivery report refused (%s): %s", reason, shown);
+        return 400;
+    }
+    if (!sms_dlr_outcome(r.type, &o, &detail)) {
+        log_message(LOG_INFO, r.message_id, "message %" PRId64 " step %d try %d sms: %s",
+                    r.message_id, r.step, r.try_no, detail);
+        return 200;
+    }
+    struct sms_send *s = find_send(st, r.token);
+    if (s == NULL) {
+        record_dlr(st, &r);
+        return 200;
+    }
+    /* its `sent` record is not queued yet: wait for it */
+    struct parked_dlr *p = s->nparked < MAX_PARKED ? calloc(1, sizeof(*p)) : NULL;
+    if (p == NULL) {
+        log_warn("sms: delivery report for message %" PRId64 " dropped (too many early reports)",
+                 r.message_id);
+        return 200;
+    }
+    p->dlr = r;
+    p->next = s->parked;
+    s->parked = p;
+    s->nparked++;
+    log_message(LOG_INFO, r.message_id, "sms: delivery report '%s' for message %" PRId64
+                " came before the gateway's answer; held until the send is recorded", detail,
+                r.message_id);
+    return 200;
+}
+
+/* Early reports in arrival order (the list is newest first). */
+static void flush_parked(struct sms_state *st, struct parked_dlr *p)
+{
+    if (p == NULL)
+        return;
+    flush_parked(st, p->next);
+    record_dlr(st, &p->dlr);
+    free(p);
+}
+
+static void unlink_send(struct sms_state *st, struct sms_send *s)
+{
+    for (struct sms_send **pp = &st->sends; *pp; pp = &(*pp)->next)
+        if (*pp == s) {
+            *pp = s->next;
+            return;
+        }
+}
+
+static void finish_send(struct sms_state *st, struct sms_send *s)
+{
+    struct send_job *job = s->job;
+
+    judge(s);
+    unlink_send(st, s);
+    conn_put(st, s->conn, s->code > 0);
+    /* job->done queues the attempt; the parked reports queue after it */
+    job->done(job, job->done_arg);
+    flush_parked(st, s->parked);
+    free(s);
+}
+
+static void finish_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct sms_state *st = arg;
+    struct sms_send **pp = &st->sends;
+
+    (void)fd;
+    (void)what;
+    while (*pp) {
+        struct sms_send *s = *pp;
+        if (!s->completed) {
+            pp = &s->next;
+            continue;
+        }
+        finish_send(st, s);     /* unlinks s: *pp is now the next one */
+    }
+    pump(st);
+    if (st->d->draining)
+        daemon_check_drained(st->d);
+}
+
+/* ---- the channel ---- */
+
+static void sms_send(void *state, struct send_job *job)
+{
+    struct sms_state *st = state;
+    char number[32];
+    const char *reason;
+
+    job->next = NULL;
+    if (sms_number_e164(job->mobile, st->settings->country, number, sizeof(number), &reason) == -1) {
+        snprintf(job->address, sizeof(job->address), "%s", job->mobile ? job->mobile : "");
+        for (char *p = job->address; *p; p++)
+            if ((unsigned char)*p < 0x20)
+                *p = ' ';
+        job_set_outcome(job, OUTCOME_SKIPPED, "invalid mobile number: %s", reason);
+        job->done(job, job->done_arg);
+        return;
+    }
+    snprintf(job->address, sizeof(job->address), "%s", number);
+    if (st->queue_tail)
+        st->queue_tail->next = job;
+    else
+        st->queue_head = job;
+    st->queue_tail = job;
+    st->queued++;
+    pump(st);
+}
+
+/* The HTTP listener starts after the channels: hook /dlr up once the loop runs. */
+static void register_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct sms_state *st = arg;
+
+    (void)fd;
+    (void)what;
+    if (st->d->http)
+        http_set_dlr_handler(st->d->http, sms_dlr_handler, st);
+    else
+        log_info("sms: no http.listen here: delivery reports go to %s",
+                 st->settings->dlr_base ? st->settings->dlr_base : "nowhere");
+}
+
+static void sms_stop(void *state);
+
+static void *sms_start(struct daemon *d)
+{
+    struct sms_state *st = calloc(1, sizeof(*st));
+
+    if (st == NULL)
+        return NULL;
+    st->d = d;
+    if ((st->settings = settings_new(d->cfg)) == NULL ||
+        (st->dns = evdns_base_new(d->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+                                               EVDNS_BASE_DISABLE_WHEN_INACTIVE)) == NULL ||
+        (st->finish_ev = event_new(d->base, -1, 0, finish_cb, st)) == NULL ||
+        (st->register_ev = event_new(d->base, -1, 0, register_cb, st)) == NULL) {
+        sms_stop(st);
+        return NULL;
+    }
+    if (d->http)
+        register_cb(-1, 0, st);
+    else
+        event_active(st->register_ev, 0, 0);
+    log_info("sms: gateway %s, at most %d requests at once, delivery reports to %s/dlr",
+             st->settings->host_header, st->settings->max_in_flight,
+             st->settings->dlr_base ? st->settings->dlr_base : "(none)");
+    return st;
+}
+
+static int sms_reload(void *state, const struct config *cfg)
+{
+    struct sms_state *st = state;
+    struct sms_settings *s = settings_new(cfg);
+
+    if (s == NULL)
+        return -1;
+    /* requests in flight keep their connection and settings; idle connections go now */
+    conn_list_free(st->idle);
+    st->idle = NULL;
+    settings_unref(st->settings);
+    st->settings = s;
+    pump(st);
+    return 0;
+}
+
+static int sms_in_flight(void *state)
+{
+    const struct sms_state *st = state;
+    int n = st->queued + st->dlr_pending;
+
+    for (const struct sms_send *s = st->sends; s; s = s->next)
+        n++;
+    return n;
+}
+
+static void sms_stop(void *state)
+{
+    struct sms_state *st = state;
+
+    if (st == NULL)
+        return;
+    /* (the HTTP listener is already gone: it stops before the channels) */
+    /* freeing a connection drops its request without calling back */
+    while (st->sends) {
+        struct sms_send *s = st->sends;
+        st->sends = s->next;
+        conn_free(s->conn);
+        for (struct parked_dlr *p = s->parked, *next; p; p = next) {
+            next = p->next;
+            free(p);
+        }
+        job_free(s->job);
+        free(s);
+    }
+    while (st->queue_head) {
+        struct send_job *job = st->queue_head;
+        st->queue_head = job->next;
+        job_free(job);
+    }
+    conn_list_free(st->idle);
+    if (st->finish_ev)
+        event_free(st->finish_ev);
+    if (st->register_ev)
+        event_free(st->register_ev);
+    if (st->dns)
+        evdns_base_free(st->dns, 0);
+    settings_unref(st->settings);
+    free(st);
+}
+
+const struct channel_ops sms_channel = {
+    .name = "sms",
+    .start = sms_start,
+    .send = sms_send,
+    .reload = sms_reload,
+    .in_flight = sms_in_flight,
+    .stop = sms_stop,
+};
