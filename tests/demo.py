@@ -60,7 +60,7 @@ policies = (
      steps = (
        {{ channel = "email"; after = "0s"; }},
        {{ channel = "email"; after = "6s"; template = "reminder"; }},
-       {{ channel = "sms";   after = "12s"; }},
+       {{ channel = "sms";   after = "12s"; template = "reminder"; }},
        {{ channel = "paper"; after = "18s"; }}
      ); }}
 );
@@ -114,7 +114,7 @@ def main():
         d.start()
         started.append(d)
         d.wait_ready(timeout=20)
-        print(f"  {d.wait_notify('STATUS=')}")
+        print(f"  READY=1, {d.wait_notify('STATUS=Connected')}")
 
         say("Watching the ladders: e-mail at 0 s, reminder at 6 s, SMS at 12 s, letter at 18 s")
         seen, mails_seen, sms_seen, read_done = 0, 0, 0, False

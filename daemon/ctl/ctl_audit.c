@@ -44,12 +44,12 @@ static int audit_export(PGconn *conn, int argc, char **argv)
     }
     const char *params[] = { since, until };
     PGresult *r = PQexecParams(conn,
-        "SELECT a.id, a.created_at, a.message_id, m.sender, m.kind, a.step + 1, a.try, a.channel,"
+        "SELECT a.id, a.created_at, a.message_id, m.sender, m.kind, a.step, a.try, a.channel,"
         "       a.outcome, a.detail, coalesce(a.address, ''), coalesce(a.external_id, ''),"
         "       a.instance, a.config_sha256, encode(a.hash, 'hex'),"
         "       row_to_json(x)::text"
         "  FROM herinnerd.attempts a JOIN herinnerd.messages m ON m.id = a.message_id,"
-        "       LATERAL (SELECT a.id, a.created_at, a.message_id, m.sender, m.kind, a.step + 1 AS step,"
+        "       LATERAL (SELECT a.id, a.created_at, a.message_id, m.sender, m.kind, a.step,"
         "                       a.try, a.channel, a.outcome, a.detail, a.address, a.external_id,"
         "                       a.instance, a.config_sha256, encode(a.hash, 'hex') AS hash) x"
         " WHERE ($1::timestamptz IS NULL OR a.created_at >= $1::timestamptz)"

@@ -47,7 +47,7 @@ int ctl_explain(const struct ctl *ctl, const char *kind)
            po->hide_subject ? " (subject hidden from e-mail and SMS)" : "");
     for (size_t i = 0; i < po->nsteps; i++) {
         const struct step *st = &po->steps[i];
-        printf("  %zu. %-5s ", i + 1, channel_name(st->channel));
+        printf("  step %zu: %-5s ", i, channel_name(st->channel));
         print_duration(st->offset);
         printf(st->from_due ? " before the due date" : " after arrival");
         printf(", template '%s'", st->template);
@@ -74,7 +74,7 @@ int ctl_status(const struct ctl *ctl, const char *message_id)
     if (conn == NULL)
         return 1;
     PGresult *m = PQexecParams(conn,
-        "SELECT m.sender, m.kind, m.subject, m.created_at, m.read_at, e.policy, e.state, e.step + 1,"
+        "SELECT m.sender, m.kind, m.subject, m.created_at, m.read_at, e.policy, e.state, e.step,"
         "       e.next_at FROM herinnerd.messages m"
         "  LEFT JOIN herinnerd.escalations e ON e.message_id = m.id WHERE m.id = $1::bigint",
         1, NULL, params, NULL, NULL, 0);
@@ -91,12 +91,13 @@ int ctl_status(const struct ctl *ctl, const char *message_id)
         printf("  read at %s\n", PQgetvalue(m, 0, 4));
     if (PQgetisnull(m, 0, 5))
         printf("  not (yet) adopted by herinnerd\n");
+    else if (strcmp(PQgetvalue(m, 0, 6), "active") == 0)
+        printf("  escalation: policy '%s', active, step %s next at %s\n", PQgetvalue(m, 0, 5),
+               PQgetvalue(m, 0, 7), PQgetvalue(m, 0, 8));
     else
-        printf("  escalation: policy '%s', %s, at step %s%s%s\n", PQgetvalue(m, 0, 5),
-               PQgetvalue(m, 0, 6), PQgetvalue(m, 0, 7), PQgetisnull(m, 0, 8) ? "" : ", next at ",
-               PQgetvalue(m, 0, 8));
+        printf("  escalation: policy '%s', %s\n", PQgetvalue(m, 0, 5), PQgetvalue(m, 0, 6));
     PGresult *a = PQexecParams(conn,
-        "SELECT created_at, step + 1, try, channel, outcome, detail, coalesce(address, '')"
+        "SELECT created_at, step, try, channel, outcome, detail, coalesce(address, '')"
         "  FROM herinnerd.attempts WHERE message_id = $1::bigint ORDER BY id",
         1, NULL, params, NULL, NULL, 0);
     for (int i = 0; PQresultStatus(a) == PGRES_TUPLES_OK && i < PQntuples(a); i++)

@@ -48,12 +48,19 @@ PGconn *ctl_connect(const struct ctl *ctl)
         conninfo = cfg->conninfo;
     }
     conn = PQconnectdb(conninfo);
-    config_free(cfg);
     if (PQstatus(conn) != CONNECTION_OK) {
         fprintf(stderr, "herinnerctl: cannot connect to the database: %s", PQerrorMessage(conn));
         PQfinish(conn);
+        config_free(cfg);
         return NULL;
     }
+    /* times are shown in the configuration's zone, as the calendar rules use it */
+    if (cfg && cfg->timezone) {
+        const char *params[] = { cfg->timezone };
+        PQclear(PQexecParams(conn, "SELECT set_config('TimeZone', $1, false)", 1, NULL, params,
+                             NULL, NULL, 0));
+    }
+    config_free(cfg);
     return conn;
 }
 
