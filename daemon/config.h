@@ -1,0 +1,91 @@
+/* The configuration: libconfig file -> immutable struct config. A reload parses into a new struct
+ * and swaps only on success, so a running daemon never sees a half-valid config. */
+#ifndef HERINNERD_CONFIG_H
+#define HERINNERD_CONFIG_H
+
+#include <stddef.h>
+
+enum channel_id { CHANNEL_NULL, CHANNEL_EMAIL, CHANNEL_SMS, CHANNEL_PAPER, CHANNEL_COUNT };
+
+enum starttls_mode { STARTTLS_NO, STARTTLS_IF_AVAILABLE, STARTTLS_REQUIRED };
+
+struct step {
+    enum channel_id channel;
+    int from_due;              /* offset counts back from messages.due_at ("before_due") */
+    long offset;               /* seconds after created_at, or before due_at */
+    char *template;
+    int quiet_start, quiet_end; /* minutes after local midnight; equal = no quiet hours */
+    int business_days;
+    int retry_max;             /* retries after the first try */
+    long retry_backoff;        /* seconds, doubled per retry */
+    int line;
+};
+
+struct policy {
+    char *name;
+    char **kinds;              /* "*" matches every kind */
+    size_t nkinds;
+    int hide_subject;          /* the subject itself is sensitive: keep it out of e-mail and SMS */
+    struct step *steps;
+    size_t nsteps;
+};
+
+struct email_config {
+    int enabled;
+    char *server;              /* host:port */
+    char *from;
+    enum starttls_mode starttls;
+    int workers;
+    int batch;                 /* messages per SMTP session */
+    long timeout;              /* seconds per SMTP session */
+    char *username, *password;
+};
+
+struct sms_config {
+    int enabled;
+    char *url;
+    char *username, *password;
+    char *sender;
+    char *default_country;     /* calling code without "+", e.g. "31" */
+    int max_in_flight;
+    long timeout;
+    char *dlr_base;            /* how Kannel reaches our /dlr; default http://<http.listen> */
+};
+
+struct paper_config {
+    int enabled;
+    char *spool;
+    int cutoff;                /* minutes after local midnight */
+    char *sender_address;      /* return address printed on the letter, lines separated by \n */
+};
+
+struct http_config {
+    char *listen;              /* host:port, NULL = off */
+};
+
+struct config {
+    char *path;
+    char sha256[65];           /* of the file's bytes: frozen into each escalation */
+    char *conninfo;
+    char *instance;            /* recorded in every attempt; default: the host name */
+    char *timezone;            /* NULL = the host's */
+    char *inbox_url;           /* fallback link when a message has none */
+    struct email_config email;
+    struct sms_config sms;
+    struct paper_config paper;
+    struct http_config http;
+    struct policy *policies;
+    size_t npolicies;
+};
+
+/* Parse and validate FILE. On error returns NULL and writes "FILE:LINE: what" into err. */
+struct config *config_load(const char *path, char *err, size_t errlen);
+void config_free(struct config *cfg);
+
+/* The policy for a message kind: an exact kind match wins over "*"; NULL if none applies. */
+const struct policy *config_policy_for_kind(const struct config *cfg, const char *kind);
+const struct policy *config_policy_by_name(const struct config *cfg, const char *name);
+
+const char *channel_name(enum channel_id id);
+
+#endif
