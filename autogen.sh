@@ -6,7 +6,7 @@ cd "$(dirname "$0")"
 
 need_pkgs="build-essential autoconf automake libtool pkg-config
   libsystemd-dev libesmtp-dev libpq-dev libconfig-dev libevent-dev libcmocka-dev libssl-dev libcairo2-dev
-  postgresql postfix kannel kannel-extras python3-pytest python3-psycopg curl poppler-utils systemd
+  postgresql postfix kannel kannel-extras python3-pytest python3-psycopg python3-aiosmtpd curl poppler-utils systemd
   fonts-dejavu-core"
 
 missing=""

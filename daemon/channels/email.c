@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <auth-client.h>
 #include <libesmtp.h>
 
 #include "channel.h"
@@ -21,6 +22,7 @@
 struct email_settings {
     int refs;
     char *server, *from, *envelope_from, *domain, *inbox_url;
+    char *username, *password;  /* SMTP AUTH (PLAIN/LOGIN), when a username is set */
     enum starttls_mode starttls;
     long timeout;
     int batch;
@@ -50,6 +52,8 @@ static void settings_unref(struct email_settings *s)
     free(s->envelope_from);
     free(s->domain);
     free(s->inbox_url);
+    free(s->username);
+    free(s->password);
     free(s);
 }
 
@@ -64,6 +68,10 @@ static struct email_settings *settings_new(const struct config *cfg)
     s->server = strdup(cfg->email.server);
     s->inbox_url = strdup(cfg->inbox_url);
     s->starttls = cfg->email.starttls;
+    if (cfg->email.username) {
+        s->username = strdup(cfg->email.username);
+        s->password = strdup(cfg->email.password ? cfg->email.password : "");
+    }
     s->timeout = cfg->email.timeout;
     s->batch = cfg->email.batch;
     if (mime_parse_mailbox(cfg->email.from, &display, &s->envelope_from) == -1 ||
@@ -140,6 +148,22 @@ static void status_text(const smtp_status_t *st, char *buf, size_t len)
     buf[strcspn(buf, "\r\n")] = '\0';
 }
 
+/* libesmtp asks for the credentials while it authenticates */
+static int auth_interact(auth_client_request_t request, char **result, int fields, void *arg)
+{
+    const struct email_settings *s = arg;
+
+    for (int i = 0; i < fields; i++) {
+        if (request[i].flags & AUTH_USER)
+            result[i] = s->username;
+        else if (request[i].flags & AUTH_PASS)
+            result[i] = s->password;
+        else
+            return 0;           /* a realm or the like: we have none */
+    }
+    return 1;
+}
+
 /* 2xx sent, 4xx or no answer: temporary, 5xx: permanent. The recipient's own status wins
  * (a 550 on RCPT is about this address). */
 static void judge(struct send_job *job, smtp_message_t msg, smtp_recipient_t rcpt,
@@ -171,6 +195,7 @@ static void batch_work(void *arg)
 {
     struct email_batch *b = arg;
     const struct email_settings *s = b->settings;
+    auth_context_t auth = NULL;
     int n = 0;
 
     for (struct send_job *j = b->jobs; j; j = j->next)
@@ -190,6 +215,11 @@ static void batch_work(void *arg)
                                                                      : Starttls_ENABLED);
     for (int w = Timeout_GREETING; w <= Timeout_DATA2; w++)
         smtp_set_timeout(session, w | Timeout_OVERRIDE_RFC2822_MINIMUM, s->timeout * 1000);
+    if (s->username && (auth = auth_create_context()) != NULL) {
+        auth_set_mechanism_flags(auth, AUTH_PLUGIN_PLAIN, 0);
+        auth_set_interact_cb(auth, auth_interact, (void *)s);
+        smtp_auth_set_context(session, auth);
+    }
 
     int queued = 0, i = 0;
     for (struct send_job *j = b->jobs; j; j = j->next, i++) {
@@ -228,6 +258,8 @@ static void batch_work(void *arg)
 out:
     if (session)
         smtp_destroy_session(session);
+    if (auth)
+        auth_destroy_context(auth);
     for (i = 0; texts && i < n; i++)
         free(texts[i]);
     free(texts);
@@ -304,6 +336,7 @@ static void *email_start(struct daemon *d)
     if (st == NULL)
         return NULL;
     st->d = d;
+    auth_client_init();
     if ((st->settings = settings_new(d->cfg)) == NULL ||
         (st->pool = workers_new(d->base, d->cfg->email.workers, "email")) == NULL ||
         (st->flush_ev = event_new(d->base, -1, 0, flush_cb, st)) == NULL) {
@@ -341,6 +374,7 @@ static void email_stop(void *state)
     workers_free(st->pool);
     event_free(st->flush_ev);
     settings_unref(st->settings);
+    auth_client_exit();
     free(st);
 }
 

@@ -272,3 +272,83 @@ def test_sighup_with_a_broken_file_keeps_the_old_config(pg, smtp, daemon):
     d.config_path.write_text(good.replace("workers = 2;", "workers = 2; batch = 10;"))
     d.sighup()
     d.wait_log("configuration reloaded")
+
+
+class AuthServer:
+    """A real SMTP server that requires AUTH (aiosmtpd on loopback, in this process)."""
+
+    def __init__(self, user, password):
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult
+
+        self.messages = []
+        outer = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                outer.messages.append(envelope)
+                return "250 OK"
+
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            ok = (auth_data.login.decode(), auth_data.password.decode()) == (user, password)
+            return AuthResult(success=ok)
+
+        from harness import free_port
+        self.port = free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port,
+                                     authenticator=authenticator, auth_required=True,
+                                     auth_require_tls=False)
+
+    def __enter__(self):
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.controller.stop()
+
+
+def auth_config(pg, port, password):
+    return f"""
+database: {{ conninfo = "{pg.conninfo()}"; }};
+email: {{ server = "127.0.0.1:{port}"; from = "MijnOverheid <noreply@example.nl>";
+          starttls = "no"; username = "herinnerd"; password = "{password}"; timeout = "5s"; }};
+policies = ( {{ name = "default"; kinds = [ "*" ];
+  steps = ( {{ channel = "email"; after = "0s"; retry = {{ max = 3; backoff = "1s"; }}; }} ); }} );
+"""
+
+
+def test_smtp_auth_with_the_right_password(pg, daemon):
+    with AuthServer("herinnerd", "s3cret") as server:
+        d = daemon(auth_config(pg, server.port, "s3cret"))
+        d.wait_ready()
+        m = pg.add_message(pg.add_recipient("Jan", email="jan@example.nl"))
+        first = wait_attempts(pg, m, 1)[0]
+        assert first["outcome"] == "sent", first["detail"]
+        assert server.messages[0].rcpt_tos == ["jan@example.nl"]
+
+
+def test_smtp_auth_refused_is_temporary(pg, daemon):
+    with AuthServer("herinnerd", "s3cret") as server:
+        d = daemon(auth_config(pg, server.port, "wrong"))
+        d.wait_ready()
+        m = pg.add_message(pg.add_recipient("Jan", email="jan@example.nl"))
+        # after the refused AUTH the session stalls until email.timeout
+        first = wait_attempts(pg, m, 1, timeout=30)[0]
+        assert first["outcome"] == "temporary-failure"
+        assert server.messages == []
+
+
+def test_starttls_required_but_not_offered_twice_without_a_crash(pg, smtp, daemon):
+    # libesmtp once crashed on a second session with STARTTLS required (upstream issue 30)
+    text = config(pg, smtp).replace('starttls = "no"', 'starttls = "required"')
+    d = daemon(text)
+    d.wait_ready()
+    r = pg.add_recipient("Jan", email="jan@example.nl")
+    m1 = pg.add_message(r)
+    first = wait_attempts(pg, m1, 1)[0]
+    m2 = pg.add_message(r)
+    second = wait_attempts(pg, m2, 1)[0]
+    assert (first["outcome"], second["outcome"]) == ("temporary-failure", "temporary-failure")
+    wait_for(lambda: len(pg.attempts(m1)) >= 2, what="a retry of the first")
+    assert d.running
+    assert smtp.messages() == []
