@@ -22,6 +22,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "errmsg.h"
+
 #define MM(x) ((x) * 72.0 / 25.4)
 
 /* A4 in points */
@@ -118,19 +120,7 @@ static const char *errstr(int e, char *buf, size_t len)
     return strerror_r(e, buf, len);
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- growing strings ------------------------------------------------------------------- */
 
@@ -282,7 +272,7 @@ static int format_date(char *buf, size_t len, time_t t, const struct words *w, c
     struct tm tm;
 
     if (!localtime_r(&t, &tm)) {
-        set_err(err, errlen, "date out of range");
+        errmsg_set(err, errlen, "date out of range");
         errno = EOVERFLOW;
         return -1;
     }
@@ -447,7 +437,7 @@ static int draw_address(cairo_t *cr, const char *name, const char *address, char
         q += l + (q[l] == '\n');
     }
     if (n_addr == 0) {
-        set_err(err, errlen, "no postal address");
+        errmsg_set(err, errlen, "no postal address");
         saved = EINVAL;
         goto out;
     }
@@ -464,7 +454,7 @@ static int draw_address(cairo_t *cr, const char *name, const char *address, char
             break;
     }
     if (size < ADDR_SIZE_MIN) {
-        set_err(err, errlen, "postal address does not fit the envelope window (%zu lines)", n);
+        errmsg_set(err, errlen, "postal address does not fit the envelope window (%zu lines)", n);
         saved = EINVAL;
         goto out;
     }
@@ -476,7 +466,7 @@ static int draw_address(cairo_t *cr, const char *name, const char *address, char
     goto out;
 oom:
     saved = ENOMEM;
-    set_err(err, errlen, "out of memory");
+    errmsg_set(err, errlen, "out of memory");
 out:
     for (size_t i = 0; lines && i < n; i++)
         free(lines[i]);
@@ -601,7 +591,7 @@ static int draw_letter(cairo_t *cr, const struct letter *l, const struct text *t
     rc = 0;
     goto out;
 oom:
-    set_err(err, errlen, "out of memory");
+    errmsg_set(err, errlen, "out of memory");
     errno = ENOMEM;
 out:
     free(b.p);
@@ -627,7 +617,7 @@ static int text_prepare(const struct letter *l, struct text *t, char *err, size_
     t->subject = clean_text(l->subject, SIZE_MAX, MAX_SUBJECT_CHARS);
     t->link = clean_text(l->link, SIZE_MAX, MAX_LINK_BYTES + 1);
     if (!t->sender || !t->name || !t->subject || !t->link) {
-        set_err(err, errlen, "out of memory");
+        errmsg_set(err, errlen, "out of memory");
         errno = ENOMEM;
         return -1;
     }
@@ -691,7 +681,7 @@ int letter_render_pdf(const struct letter *l, const char *path, char *err, size_
     int rc = -1, saved = 0;
 
     if (!l || !path || !*path) {
-        set_err(err, errlen, "letter_render_pdf: no letter or path");
+        errmsg_set(err, errlen, "letter_render_pdf: no letter or path");
         saved = EINVAL;
         goto out;
     }
@@ -702,7 +692,7 @@ int letter_render_pdf(const struct letter *l, const char *path, char *err, size_
     sink.fd = open_output(path, &created);
     if (sink.fd < 0) {
         saved = errno;
-        set_err(err, errlen, "%s: %s", path, errstr(saved, ebuf, sizeof ebuf));
+        errmsg_set(err, errlen, "%s: %s", path, errstr(saved, ebuf, sizeof ebuf));
         goto out;
     }
     surface = cairo_pdf_surface_create_for_stream(sink_write, &sink, PAGE_W, PAGE_H);
@@ -720,7 +710,7 @@ int letter_render_pdf(const struct letter *l, const char *path, char *err, size_
     }
     if (status != CAIRO_STATUS_SUCCESS) {
         saved = sink.error ? sink.error : status == CAIRO_STATUS_NO_MEMORY ? ENOMEM : EIO;
-        set_err(err, errlen, "%s: %s", path,
+        errmsg_set(err, errlen, "%s: %s", path,
                 sink.error ? errstr(sink.error, ebuf, sizeof ebuf)
                            : cairo_status_to_string(status));
         goto out;
@@ -728,7 +718,7 @@ int letter_render_pdf(const struct letter *l, const char *path, char *err, size_
     if (close(sink.fd) < 0) { /* NFS and friends report write-back errors here */
         sink.fd = -1;
         saved = errno;
-        set_err(err, errlen, "%s: %s", path, errstr(saved, ebuf, sizeof ebuf));
+        errmsg_set(err, errlen, "%s: %s", path, errstr(saved, ebuf, sizeof ebuf));
         goto out;
     }
     sink.fd = -1;

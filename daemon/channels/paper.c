@@ -366,14 +366,13 @@ static void withdrawn(void *arg)
     work_finished(st);
 }
 
-static void to_withdraw_found(PGresult *res, void *arg)
+/* Rows (message_id, step, when) from a query: hand each letter to the worker as a move. */
+static void submit_moves(struct paper_state *st, PGresult *res, const char *what, work_fn work,
+                         work_fn done)
 {
-    struct paper_state *st = arg;
-
     if (!db_result_ok(res)) {
         if (res)
-            log_err("paper: looking for letters of read messages failed: %s",
-                    PQresultErrorMessage(res));
+            log_err("paper: looking for %s failed: %s", what, PQresultErrorMessage(res));
         work_finished(st);
         return;
     }
@@ -383,12 +382,17 @@ static void to_withdraw_found(PGresult *res, void *arg)
         if (m == NULL)
             continue;
         st->in_flight++;
-        if (workers_submit(st->pool, withdraw_work, withdrawn, m) == -1) {
+        if (workers_submit(st->pool, work, done, m) == -1) {
             free(m);
             work_finished(st);
         }
     }
     work_finished(st);
+}
+
+static void to_withdraw_found(PGresult *res, void *arg)
+{
+    submit_moves(arg, res, "letters of read messages", withdraw_work, withdrawn);
 }
 
 static void reconcile(struct paper_state *st);
@@ -450,26 +454,7 @@ static void located(void *arg)
 
 static void unsettled_found(PGresult *res, void *arg)
 {
-    struct paper_state *st = arg;
-
-    if (!db_result_ok(res)) {
-        if (res)
-            log_err("paper: looking for unsettled letters failed: %s", PQresultErrorMessage(res));
-        work_finished(st);
-        return;
-    }
-    for (int i = 0; i < PQntuples(res); i++) {
-        struct paper_move *m = move_new(st, strtoll(PQgetvalue(res, i, 0), NULL, 10),
-                                        atoi(PQgetvalue(res, i, 1)), PQgetvalue(res, i, 2));
-        if (m == NULL)
-            continue;
-        st->in_flight++;
-        if (workers_submit(st->pool, locate_work, located, m) == -1) {
-            free(m);
-            work_finished(st);
-        }
-    }
-    work_finished(st);
+    submit_moves(arg, res, "unsettled letters", locate_work, located);
 }
 
 /* Letters recorded as queued that the spool has moved on (a crash between a move and its

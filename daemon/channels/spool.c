@@ -25,6 +25,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "errmsg.h"
+
 #include <openssl/evp.h>
 
 #define DIR_MODE 0750
@@ -44,21 +46,9 @@ struct id_list {
     size_t n, cap;
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 static int path_fmt(char *out, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* "PATH: strerror(errno)" into err; errno is left as it was */
 static void set_errno_err(char *err, size_t errlen, const char *what)
@@ -66,7 +56,7 @@ static void set_errno_err(char *err, size_t errlen, const char *what)
     int saved = errno;
     char buf[128];
 
-    set_err(err, errlen, "%s: %s", what, strerror_r(saved, buf, sizeof buf));
+    errmsg_set(err, errlen, "%s: %s", what, strerror_r(saved, buf, sizeof buf));
     errno = saved;
 }
 
@@ -457,7 +447,7 @@ int spool_write_pending(const char *root, int64_t message_id, int step, spool_re
     close(fd);
     if (st.st_size == 0) {
         errno = EIO;
-        set_err(err, errlen, "the rendered letter is empty");
+        errmsg_set(err, errlen, "the rendered letter is empty");
         goto fail;
     }
 
