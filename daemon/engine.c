@@ -34,6 +34,8 @@ struct engine {
     double clock_skew;             /* database now() minus our clock */
     int idle_claims;               /* consecutive claims that found nothing */
     int leases_taken_back;         /* our leases from before a restart, once per run */
+    struct record *unwritten, *unwritten_tail;  /* outcomes not yet sent to the database */
+    struct event *flush_ev;        /* writes them, a batch per statement */
 };
 
 static double wall_now(void)
@@ -280,39 +282,51 @@ static void rearm_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- recording outcomes ---- */
 
+/* Outcomes waiting to be written, and the batches on their way to the database. */
 struct record {
-    struct engine *e;
     struct send_job *job;
     struct progress next;
+    struct record *next_record;
 };
 
-static void recorded(PGresult *res, void *arg)
-{
-    struct record *r = arg;
-    struct engine *e = r->e;
-    struct send_job *job = r->job;
+struct record_batch {
+    struct engine *e;
+    struct record *records;
+};
 
-    if (res == NULL) {
-        /* DB_KEEP: only reached if the daemon shuts down with the database away */
-        log_message(LOG_ERR, job->message_id,
-                    "UNRECORDED attempt: message %" PRId64 " step %d try %d %s %s: %s (%s)",
-                    job->message_id, job->step, job->try_no, channel_name(job->channel),
-                    outcome_name(job->outcome), job->detail, job->address);
-    } else if (!db_result_ok(res)) {
-        log_message(LOG_ERR, job->message_id,
-                    "recording the attempt for message %" PRId64 " step %d failed: %s; "
-                    "attempt was %s %s: %s", job->message_id, job->step,
-                    PQresultErrorMessage(res), channel_name(job->channel),
-                    outcome_name(job->outcome), job->detail);
-    } else if (strcmp(PQgetvalue(res, 0, 0), "0") == 0) {
-        log_message(LOG_WARNING, job->message_id,
-                    "message %" PRId64 ": lease lost before the outcome was recorded; the "
-                    "attempt is recorded, the escalation was left to its new owner",
-                    job->message_id);
+static void log_unrecorded(const struct send_job *job, const char *why)
+{
+    log_message(LOG_ERR, job->message_id,
+                "UNRECORDED attempt (%s): message %" PRId64 " step %d try %d %s %s: %s (%s)", why,
+                job->message_id, job->step, job->try_no, channel_name(job->channel),
+                outcome_name(job->outcome), job->detail, job->address);
+}
+
+static void batch_recorded(PGresult *res, void *arg)
+{
+    struct record_batch *b = arg;
+    struct engine *e = b->e;
+    struct record *r, *next;
+    int row = 0;
+
+    if (res != NULL && !db_result_ok(res))
+        log_err("recording attempts failed: %s", PQresultErrorMessage(res));
+    for (r = b->records; r; r = next, row++) {
+        next = r->next_record;
+        if (res == NULL)        /* DB_KEEP: only when we stop with the database away */
+            log_unrecorded(r->job, "database unavailable at shutdown");
+        else if (!db_result_ok(res))
+            log_unrecorded(r->job, "database refused it");
+        else if (row < PQntuples(res) && strcmp(PQgetvalue(res, row, 1), "t") != 0)
+            log_message(LOG_WARNING, r->job->message_id,
+                        "message %" PRId64 ": lease lost before the outcome was recorded; the "
+                        "attempt is recorded, the escalation was left to its new owner",
+                        r->job->message_id);
+        e->recording--;
+        job_free(r->job);
+        free(r);
     }
-    e->recording--;
-    job_free(job);
-    free(r);
+    free(b);
     schedule_rearm(e);
     daemon_update_status(e->d);
     if (e->draining)
@@ -323,34 +337,100 @@ static void recorded(PGresult *res, void *arg)
     }
 }
 
+/* Text arrays for SQL_RECORD, one FILE per column. */
+enum record_column {
+    RC_ID, RC_STEP, RC_TRIES, RC_NSTEP, RC_NTRIES, RC_NAT, RC_NSTATE, RC_CHANNEL, RC_OUTCOME,
+    RC_DETAIL, RC_ADDRESS, RC_EXTERNAL, RC_SHA, RC_COUNT
+};
+
+static void add_record_row(FILE **col, int first, const struct record *r)
+{
+    const struct send_job *job = r->job;
+    char num[64];
+
+#define ADD_INT(c, v) (snprintf(num, sizeof(num), "%" PRId64, (int64_t)(v)), array_add(col[c], first, num))
+    ADD_INT(RC_ID, job->message_id);
+    ADD_INT(RC_STEP, job->step);
+    ADD_INT(RC_TRIES, job->try_no - 1);
+    ADD_INT(RC_NSTEP, r->next.step);
+    ADD_INT(RC_NTRIES, r->next.tries);
+#undef ADD_INT
+    snprintf(num, sizeof(num), "%.6f", r->next.next_at);
+    array_add(col[RC_NAT], first, r->next.next_at == NO_TIME ? NULL : num);
+    array_add(col[RC_NSTATE], first, state_name(r->next.state));
+    array_add(col[RC_CHANNEL], first, channel_name(job->channel));
+    array_add(col[RC_OUTCOME], first, outcome_name(job->outcome));
+    array_add(col[RC_DETAIL], first, job->detail);
+    array_add(col[RC_ADDRESS], first, job->address[0] ? job->address : NULL);
+    array_add(col[RC_EXTERNAL], first, job->external_id[0] ? job->external_id : NULL);
+    array_add(col[RC_SHA], first, job->config_sha256);
+}
+
+/* Write up to RECORD_BATCH waiting outcomes in one statement. */
+static void flush_records(evutil_socket_t fd, short what, void *arg)
+{
+    struct engine *e = arg;
+    struct record_batch *b;
+    char *text[RC_COUNT] = { 0 };
+    size_t len[RC_COUNT];
+    FILE *col[RC_COUNT];
+    int n = 0;
+
+    (void)fd;
+    (void)what;
+    if (e->unwritten == NULL || (b = calloc(1, sizeof(*b))) == NULL)
+        goto again;
+    b->e = e;
+    struct record **tail = &b->records;
+    for (int c = 0; c < RC_COUNT; c++) {
+        col[c] = open_memstream(&text[c], &len[c]);
+        fputc('{', col[c]);
+    }
+    while (e->unwritten && n < RECORD_BATCH) {
+        struct record *r = e->unwritten;
+        e->unwritten = r->next_record;
+        r->next_record = NULL;
+        add_record_row(col, n == 0, r);
+        *tail = r;
+        tail = &r->next_record;
+        n++;
+    }
+    if (e->unwritten == NULL)
+        e->unwritten_tail = NULL;
+    for (int c = 0; c < RC_COUNT; c++) {
+        fputc('}', col[c]);
+        fclose(col[c]);
+    }
+    const char *params[1 + RC_COUNT] = { e->d->cfg->instance };
+    for (int c = 0; c < RC_COUNT; c++)
+        params[1 + c] = text[c];
+    db_query(e->d->db, DB_KEEP, SQL_RECORD, 1 + RC_COUNT, params, batch_recorded, b);
+    for (int c = 0; c < RC_COUNT; c++)
+        free(text[c]);
+again:
+    if (e->unwritten)
+        event_active(e->flush_ev, 0, 0);
+}
+
+/* Queue an outcome; outcomes that finish in the same loop turn are written together. */
 static void record(struct engine *e, struct send_job *job, const struct progress *next)
 {
     struct record *r = calloc(1, sizeof(*r));
-    char step[16], tries[16], nstep[16], ntries[16], nat[64];
 
     if (r == NULL) {
-        log_err("out of memory recording an attempt");
+        log_unrecorded(job, "out of memory");
         job_free(job);
         return;
     }
-    r->e = e;
     r->job = job;
     r->next = *next;
-    snprintf(step, sizeof(step), "%d", job->step);
-    snprintf(tries, sizeof(tries), "%d", job->try_no - 1);
-    snprintf(nstep, sizeof(nstep), "%d", next->step);
-    snprintf(ntries, sizeof(ntries), "%d", next->tries);
-    snprintf(nat, sizeof(nat), "%.6f", next->next_at);
-    char id[32];
-    snprintf(id, sizeof(id), "%" PRId64, job->message_id);
-    const char *params[] = {
-        id, step, tries, e->d->cfg->instance, nstep, ntries,
-        next->next_at == NO_TIME ? NULL : nat, state_name(next->state), channel_name(job->channel),
-        outcome_name(job->outcome), job->detail, job->address[0] ? job->address : NULL,
-        job->external_id[0] ? job->external_id : NULL, job->config_sha256,
-    };
+    if (e->unwritten_tail)
+        e->unwritten_tail->next_record = r;
+    else
+        e->unwritten = r;
+    e->unwritten_tail = r;
     e->recording++;
-    db_query(e->d->db, DB_KEEP, SQL_RECORD, 14, params, recorded, r);
+    event_active(e->flush_ev, 0, 0);
 }
 
 static void followup_recorded(PGresult *res, void *arg)
@@ -651,7 +731,8 @@ struct engine *engine_new(struct daemon *d)
     e->d = d;
     e->due_timer = evtimer_new(d->base, due_timer_cb, e);
     e->rearm_ev = event_new(d->base, -1, 0, rearm_cb, e);
-    if (e->due_timer == NULL || e->rearm_ev == NULL) {
+    e->flush_ev = event_new(d->base, -1, 0, flush_records, e);
+    if (e->due_timer == NULL || e->rearm_ev == NULL || e->flush_ev == NULL) {
         engine_free(e);
         return NULL;
     }
@@ -666,5 +747,14 @@ void engine_free(struct engine *e)
         event_free(e->due_timer);
     if (e->rearm_ev)
         event_free(e->rearm_ev);
+    if (e->flush_ev)
+        event_free(e->flush_ev);
+    while (e->unwritten) {
+        struct record *r = e->unwritten;
+        e->unwritten = r->next_record;
+        log_unrecorded(r->job, "stopped before it was written");
+        job_free(r->job);
+        free(r);
+    }
     free(e);
 }

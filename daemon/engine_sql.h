@@ -78,31 +78,47 @@ enum claim_column {
     "    WHERE state = 'active' AND lease_until IS NOT NULL)) - now())," \
     "  extract(epoch FROM now())"
 
-/* Record an outcome and advance the escalation in one statement.
- * $1 message, $2 step, $3 tries before this one, $4 instance, $5 new step, $6 new tries,
- * $7 new next_at (epoch or NULL), $8 new state, $9 channel, $10 outcome, $11 detail,
- * $12 address, $13 external id, $14 config sha.
- * Idempotent, so it can be replayed after a lost connection: the attempt is written once per
- * (message, step, try, instance, outcome), and the escalation moves only while we hold it. */
+/* Record outcomes and advance their escalations, a batch in one statement. $1 instance; then
+ * arrays, one element per outcome: $2 message, $3 step, $4 tries before this one, $5 new step,
+ * $6 new tries, $7 new next_at (epoch or NULL), $8 new state, $9 channel, $10 outcome,
+ * $11 detail, $12 address, $13 external id, $14 config sha.
+ * Idempotent, so it can be replayed after a lost connection: an attempt is written once per
+ * (message, step, try, instance, outcome), and an escalation moves only while we hold it.
+ * Returns per outcome whether the escalation moved. */
+#define RECORD_BATCH 200
 #define SQL_RECORD \
-    "WITH upd AS (" \
-    "  UPDATE herinnerd.escalations" \
-    "     SET step = $5, tries = $6," \
-    "         next_at = CASE WHEN state = 'read' THEN NULL ELSE to_timestamp($7::float8) END," \
-    "         state = CASE WHEN state = 'read' THEN 'read' ELSE $8 END," \
+    "WITH r AS (" \
+    "  SELECT * FROM unnest($2::bigint[], $3::int[], $4::int[], $5::int[], $6::int[]," \
+    "                       $7::float8[], $8::text[], $9::text[], $10::text[], $11::text[]," \
+    "                       $12::text[], $13::text[], $14::text[])" \
+    "    WITH ORDINALITY AS r(message_id, step, tries, nstep, ntries, nat, nstate, channel," \
+    "                         outcome, detail, address, external_id, config_sha256, n))," \
+    " upd AS (" \
+    "  UPDATE herinnerd.escalations e" \
+    "     SET step = r.nstep, tries = r.ntries," \
+    "         next_at = CASE WHEN e.state = 'read' THEN NULL ELSE to_timestamp(r.nat) END," \
+    "         state = CASE WHEN e.state = 'read' THEN 'read' ELSE r.nstate END," \
     "         lease_owner = NULL, lease_until = NULL, updated_at = now()" \
-    "   WHERE message_id = $1 AND step = $2 AND tries = $3 AND lease_owner = $4" \
-    "  RETURNING state)," \
+    "    FROM r" \
+    "   WHERE e.message_id = r.message_id AND e.step = r.step AND e.tries = r.tries" \
+    "     AND e.lease_owner = $1" \
+    "  RETURNING e.message_id)," \
     " ins AS (" \
     "  INSERT INTO herinnerd.attempts (message_id, step, try, channel, outcome, detail, address," \
     "                                  external_id, instance, config_sha256)" \
-    "  SELECT $1, $2, $3::int + 1, $9, $10, $11, $12, $13, $4, $14" \
+    "  SELECT r.message_id, r.step, r.tries + 1, r.channel, r.outcome, r.detail, r.address," \
+    "         r.external_id, $1, r.config_sha256" \
+    "    FROM r" \
     "   WHERE NOT EXISTS (SELECT 1 FROM herinnerd.attempts a" \
-    "                      WHERE a.message_id = $1 AND a.step = $2 AND a.try = $3::int + 1" \
-    "                        AND a.instance = $4 AND a.outcome = $10)" \
+    "                      WHERE a.message_id = r.message_id AND a.step = r.step" \
+    "                        AND a.try = r.tries + 1 AND a.instance = $1" \
+    "                        AND a.outcome = r.outcome)" \
+    "   ORDER BY r.n" \
     "  ON CONFLICT DO NOTHING" \
     "  RETURNING id)" \
-    " SELECT (SELECT count(*) FROM upd), (SELECT count(*) FROM ins)"
+    " SELECT r.message_id, EXISTS (SELECT 1 FROM upd WHERE upd.message_id = r.message_id)," \
+    "        (SELECT count(*) FROM ins)" \
+    "   FROM r ORDER BY r.n"
 
 /* A follow-up (delivery report, hand-over, withdrawal): attempt only, written once per
  * (message, step, try, outcome, detail).
