@@ -352,3 +352,12 @@ def test_starttls_required_but_not_offered_twice_without_a_crash(pg, smtp, daemo
     wait_for(lambda: len(pg.attempts(m1)) >= 2, what="a retry of the first")
     assert d.running
     assert smtp.messages() == []
+
+
+def test_watchdog_pings_while_the_loop_turns(pg, smtp, daemon):
+    d = daemon(config(pg, smtp), env={"WATCHDOG_USEC": "400000"})
+    d.wait_ready()
+    first = len(d.notifications)
+    d.wait_notify("WATCHDOG=1", since=first)
+    second = len(d.notifications)
+    d.wait_notify("WATCHDOG=1", since=second)
