@@ -573,41 +573,54 @@ static int parse_top(struct parser *p, const config_setting_t *root, struct conf
 
 struct config *config_load(const char *path, char *err, size_t errlen)
 {
-    struct parser p = { path, err, errlen };
-    struct config *cfg = calloc(1, sizeof(*cfg));
-    config_t lc;
-    char *data = NULL, *dir = NULL;
+    char *data = NULL;
     size_t len;
+    struct config *cfg;
 
-    config_init(&lc);
-    if (cfg == NULL || (cfg->path = strdup(path)) == NULL) {
-        snprintf(err, errlen, "%s:0: out of memory", path);
-        goto fail;
-    }
     if (read_whole_file(path, &data, &len) == -1) {
         snprintf(err, errlen, "%s:0: cannot read: %s", path, strerror(errno));
+        return NULL;
+    }
+    cfg = config_load_text(path, data, len, err, errlen);
+    free(data);
+    return cfg;
+}
+
+struct config *config_load_text(const char *name, const char *text, size_t len, char *err,
+                                size_t errlen)
+{
+    struct parser p = { name, err, errlen };
+    struct config *cfg = calloc(1, sizeof(*cfg));
+    config_t lc;
+    char *dir = NULL;
+
+    config_init(&lc);
+    if (cfg == NULL || (cfg->path = strdup(name)) == NULL || (cfg->text = strndup(text, len)) == NULL) {
+        snprintf(err, errlen, "%s:0: out of memory", name);
         goto fail;
     }
-    sha256_hex(data, len, cfg->sha256);
+    if (strlen(cfg->text) != len) {
+        snprintf(err, errlen, "%s:0: contains a NUL byte", name);
+        goto fail;
+    }
+    sha256_hex(text, len, cfg->sha256);
     /* @include paths are relative to the file's directory, as with config_read_file */
-    if ((dir = strdup(path)) != NULL && strrchr(dir, '/') != NULL) {
+    if ((dir = strdup(name)) != NULL && strrchr(dir, '/') != NULL) {
         *strrchr(dir, '/') = '\0';
         config_set_include_dir(&lc, dir[0] ? dir : "/");
     }
-    if (config_read_string(&lc, data) != CONFIG_TRUE) {
-        snprintf(err, errlen, "%s:%d: %s", config_error_file(&lc) ? config_error_file(&lc) : path,
+    if (config_read_string(&lc, cfg->text) != CONFIG_TRUE) {
+        snprintf(err, errlen, "%s:%d: %s", config_error_file(&lc) ? config_error_file(&lc) : name,
                  config_error_line(&lc), config_error_text(&lc));
         goto fail;
     }
     if (parse_top(&p, config_root_setting(&lc), cfg) == -1)
         goto fail;
     config_destroy(&lc);
-    free(data);
     free(dir);
     return cfg;
 fail:
     config_destroy(&lc);
-    free(data);
     free(dir);
     config_free(cfg);
     return NULL;
@@ -632,6 +645,7 @@ void config_free(struct config *cfg)
         policy_free(&cfg->policies[i]);
     free(cfg->policies);
     free(cfg->path);
+    free(cfg->text);
     free(cfg->conninfo);
     free(cfg->instance);
     free(cfg->timezone);

@@ -65,6 +65,7 @@ struct http_config {
 
 struct config {
     char *path;
+    char *text;                /* the file as read: kept in herinnerd.configs for audits */
     char sha256[65];           /* of the file's bytes: frozen into each escalation */
     char *conninfo;
     char *instance;            /* recorded in every attempt; default: the host name */
@@ -80,6 +81,9 @@ struct config {
 
 /* Parse and validate FILE. On error returns NULL and writes "FILE:LINE: what" into err. */
 struct config *config_load(const char *path, char *err, size_t errlen);
+/* The same from the text of a config file; NAME is used in error messages. */
+struct config *config_load_text(const char *name, const char *text, size_t len, char *err,
+                                size_t errlen);
 void config_free(struct config *cfg);
 
 /* The policy for a message kind: an exact kind match wins over "*"; NULL if none applies. */

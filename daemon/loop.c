@@ -8,6 +8,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
+#include "config_store.h"
 #include "daemon.h"
 #include "db.h"
 #include "engine.h"
@@ -59,6 +60,8 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
                 (cfg->http.listen && strcmp(cfg->http.listen, d->cfg->http.listen) != 0))
                 log_warn("reload: a new http.listen takes effect at restart");
             daemon_push_config(d, cfg);
+            if (db_connected(d->db))
+                config_store_save(d, cfg);
             log_info("configuration reloaded (sha256 %.12s); running escalations keep the policy "
                      "they started with, new ones use the new policies", cfg->sha256);
         }

@@ -16,6 +16,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
+#include "config_store.h"
 #include "daemon.h"
 #include "db.h"
 #include "engine.h"
@@ -116,6 +117,9 @@ void daemon_database_ready(struct daemon *d)
         log_info("ready: configuration %s (sha256 %.12s), instance %s", d->cfg->path,
                  d->cfg->sha256, d->cfg->instance);
     }
+    /* before the engine's first claim on this connection: the policies it will need */
+    config_store_save(d, d->cfg);
+    config_store_load_frozen(d);
     engine_connected(d->engine);
     daemon_update_status(d);
 }

@@ -361,3 +361,27 @@ def test_watchdog_pings_while_the_loop_turns(pg, smtp, daemon):
     d.wait_notify("WATCHDOG=1", since=first)
     second = len(d.notifications)
     d.wait_notify("WATCHDOG=1", since=second)
+
+
+def test_a_restart_with_a_changed_file_keeps_running_ladders_on_their_policy(pg, smtp, daemon):
+    steps_a = ['{ channel = "email"; after = "0s"; }',
+               '{ channel = "email"; after = "4s"; template = "reminder"; }']
+    d = daemon(config(pg, smtp, steps=steps_a))
+    d.wait_ready()
+    m = pg.add_message(pg.add_recipient("Jan", email="jan@example.nl"))
+    wait_attempts(pg, m, 1)
+    d.sigterm()
+    assert d.wait_exit() == 0
+    # the admin changes the ladder: new escalations get null steps
+    steps_b = ['{ channel = "null"; after = "0s"; }', '{ channel = "null"; after = "4s"; }']
+    d2 = daemon(config(pg, smtp, steps=steps_b))
+    d2.wait_ready()
+    d2.wait_log("keep its policies")
+    n = pg.add_message(pg.add_recipient("Piet", email="piet@example.nl"))
+    wait_for(lambda: pg.escalation(m)["state"] == "done" and pg.escalation(n)["state"] == "done",
+             timeout=20, what="both ladders done")
+    assert [a["channel"] for a in pg.attempts(m)] == ["email", "email"]
+    assert [a["channel"] for a in pg.attempts(n)] == ["null", "null"]
+    shas = {r["sha256"] for r in pg.query("SELECT sha256 FROM herinnerd.configs")}
+    assert {pg.attempts(m)[0]["config_sha256"], pg.attempts(n)[0]["config_sha256"]} <= shas
+    assert len(shas) == 2
