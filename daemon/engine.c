@@ -366,22 +366,16 @@ static void add_record_row(FILE **col, int first, const struct record *r)
     array_add(col[RC_SHA], first, job->config_sha256);
 }
 
-/* Write up to RECORD_BATCH waiting outcomes in one statement. */
-static void flush_records(evutil_socket_t fd, short what, void *arg)
+/* Up to RECORD_BATCH of the waiting outcomes into one statement on the database queue. */
+static void write_batch(struct engine *e, struct record_batch *b)
 {
-    struct engine *e = arg;
-    struct record_batch *b;
     char *text[RC_COUNT] = { 0 };
     size_t len[RC_COUNT];
     FILE *col[RC_COUNT];
+    struct record **tail = &b->records;
     int n = 0;
 
-    (void)fd;
-    (void)what;
-    if (e->unwritten == NULL || (b = calloc(1, sizeof(*b))) == NULL)
-        goto again;
     b->e = e;
-    struct record **tail = &b->records;
     for (int c = 0; c < RC_COUNT; c++) {
         col[c] = open_memstream(&text[c], &len[c]);
         fputc('{', col[c]);
@@ -407,9 +401,26 @@ static void flush_records(evutil_socket_t fd, short what, void *arg)
     db_query(e->d->db, DB_KEEP, SQL_RECORD, 1 + RC_COUNT, params, batch_recorded, b);
     for (int c = 0; c < RC_COUNT; c++)
         free(text[c]);
-again:
-    if (e->unwritten)
-        event_active(e->flush_ev, 0, 0);
+}
+
+void engine_flush_records(struct engine *e)
+{
+    struct record_batch *b;
+
+    while (e->unwritten) {
+        if ((b = calloc(1, sizeof(*b))) == NULL) {
+            event_active(e->flush_ev, 0, 0);    /* try again on the next turn */
+            return;
+        }
+        write_batch(e, b);
+    }
+}
+
+static void flush_records(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    engine_flush_records(arg);
 }
 
 /* Queue an outcome; outcomes that finish in the same loop turn are written together. */
@@ -459,6 +470,7 @@ void engine_record_followup(struct engine *e, int64_t message_id, int step, int 
     log_message(LOG_INFO, message_id, "message %" PRId64 " step %d %s: %s (%s)", message_id, step,
                 channel_name(channel), outcome_name(outcome), detail);
     e->recording++;
+    engine_flush_records(e);    /* the outcome it follows goes first */
     db_query(e->d->db, DB_KEEP, SQL_FOLLOWUP, 10, params, followup_recorded, e);
 }
 

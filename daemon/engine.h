@@ -29,6 +29,10 @@ void engine_record_followup(struct engine *e, int64_t message_id, int step, int 
                             int channel, int outcome, const char *detail, const char *address,
                             const char *external_id, const char *config_sha256);
 
+/* Queue the outcomes still waiting to be written now. A channel calls this before a query that
+ * relies on its outcome being recorded (a delivery report): the connection runs them in order. */
+void engine_flush_records(struct engine *e);
+
 /* The database's clock, estimated from the last query that reported now(). */
 double engine_now(const struct engine *e);
 

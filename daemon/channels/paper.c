@@ -21,6 +21,7 @@
 #include "channel.h"
 #include "daemon.h"
 #include "db.h"
+#include "engine.h"
 #include "letter.h"
 #include "log.h"
 #include "metrics.h"
@@ -123,6 +124,7 @@ static void record_move(struct paper_move *m, enum outcome o, const char *detail
     log_message(LOG_INFO, m->message_id, "message %" PRId64 " step %d paper: %s (%s)",
                 m->message_id, m->step, detail, m->path);
     st->in_flight++;
+    engine_flush_records(st->d->engine);    /* the `queued` record goes first */
     /* on failure db_query calls moved_recorded(NULL) itself */
     db_query(st->d->db, DB_KEEP, SQL_PAPER_MOVED, 6, params, moved_recorded, m);
 }

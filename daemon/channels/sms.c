@@ -25,6 +25,7 @@
 #include "channel.h"
 #include "daemon.h"
 #include "db.h"
+#include "engine.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -483,6 +484,7 @@ static void record_dlr(struct sms_state *st, const struct sms_dlr *r)
     snprintf(try_no, sizeof(try_no), "%d", r->try_no);
     const char *params[] = { id, step, try_no, r->token, outcome_name(o), detail };
     st->dlr_pending++;
+    engine_flush_records(st->d->engine);    /* the `sent` record goes first */
     db_query(st->d->db, DB_KEEP, SQL_DLR, 6, params, dlr_recorded, st);
 }
 
