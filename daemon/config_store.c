@@ -8,6 +8,7 @@
 #include "daemon.h"
 #include "db.h"
 #include "log.h"
+#include "pgarray.h"
 
 #define SQL_SAVE_CONFIG \
     "INSERT INTO herinnerd.configs (sha256, body, first_loaded_by) VALUES ($1, $2, $3)" \
@@ -78,18 +79,14 @@ static void frozen_loaded(PGresult *res, void *arg)
 
 void config_store_load_frozen(struct daemon *d)
 {
-    char *known = NULL;
-    size_t len;
-    FILE *f = open_memstream(&known, &len);
+    struct pg_array known;
 
-    if (f == NULL)
+    if (pg_array_open(&known) == -1)
         return;
-    fputc('{', f);
     for (const struct config_entry *c = d->configs; c; c = c->next)
-        fprintf(f, "%s\"%s\"", c == d->configs ? "" : ",", c->cfg->sha256);
-    fputc('}', f);
-    fclose(f);
-    const char *params[] = { known };
+        pg_array_add(&known, c->cfg->sha256);
+    char *list = pg_array_close(&known);
+    const char *params[] = { list };
     db_query(d->db, 0, SQL_FROZEN_CONFIGS, 1, params, frozen_loaded, d);
-    free(known);
+    free(list);
 }

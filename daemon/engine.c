@@ -17,6 +17,7 @@
 #include "engine_sql.h"
 #include "log.h"
 #include "metrics.h"
+#include "pgarray.h"
 #include "policy.h"
 
 #define MAX_IN_FLIGHT 2000
@@ -77,16 +78,10 @@ static void claim(struct engine *e);
 
 static void adopt(struct engine *e);
 
-static void adopt_inserted(PGresult *res, void *arg)
+/* An adoption round is over: arm the timer for what it added, and go again if asked to. */
+static void adopt_done(struct engine *e)
 {
-    struct engine *e = arg;
-
     e->adopting = 0;
-    if (!db_result_ok(res)) {
-        if (res)
-            log_err("adopting messages failed: %s", PQresultErrorMessage(res));
-        return;
-    }
     schedule_rearm(e);
     if (e->adopt_again) {
         e->adopt_again = 0;
@@ -94,30 +89,24 @@ static void adopt_inserted(PGresult *res, void *arg)
     }
 }
 
-/* Append VALUE to a PostgreSQL array literal, quoted. */
-static void array_add(FILE *f, int first, const char *value)
+static void adopt_inserted(PGresult *res, void *arg)
 {
-    if (!first)
-        fputc(',', f);
-    if (value == NULL) {
-        fputs("NULL", f);
+    struct engine *e = arg;
+
+    if (!db_result_ok(res)) {
+        e->adopting = 0;
+        if (res)
+            log_err("adopting messages failed: %s", PQresultErrorMessage(res));
         return;
     }
-    fputc('"', f);
-    for (const char *p = value; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fputc('\\', f);
-        fputc(*p, f);
-    }
-    fputc('"', f);
+    adopt_done(e);
 }
 
 static void adopt_found(PGresult *res, void *arg)
 {
     struct engine *e = arg;
     const struct config *cfg = e->d->cfg;
-    char *ids = NULL, *policies = NULL, *times = NULL;
-    size_t n1, n2, n3;
+    struct pg_array ids, policies, times;
     int rows;
 
     if (!db_result_ok(res)) {
@@ -126,59 +115,51 @@ static void adopt_found(PGresult *res, void *arg)
             log_err("looking for unread messages failed: %s", PQresultErrorMessage(res));
         return;
     }
-    rows = PQntuples(res);
-    if (rows == 0) {
-        e->adopting = 0;
-        schedule_rearm(e);
-        if (e->adopt_again) {
-            e->adopt_again = 0;
-            adopt(e);
-        }
+    if ((rows = PQntuples(res)) == 0) {
+        adopt_done(e);
         return;
     }
     /* a full batch means there may be more: go round again after this one */
     if (rows >= ADOPT_BATCH)
         e->adopt_again = 1;
 
-    FILE *fi = open_memstream(&ids, &n1), *fp = open_memstream(&policies, &n2),
-         *ft = open_memstream(&times, &n3);
-    fputc('{', fi);
-    fputc('{', fp);
-    fputc('{', ft);
+    pg_array_open(&ids);
+    pg_array_open(&policies);
+    pg_array_open(&times);
     for (int i = 0; i < rows; i++) {
         const char *id = PQgetvalue(res, i, 0), *kind = PQgetvalue(res, i, 1);
         const struct policy *po = config_policy_for_kind(cfg, kind);
         double now = strtod(PQgetvalue(res, i, 4), NULL);
-        char t[64] = "";
+        char t[64];
 
         learn_clock(e, PQgetvalue(res, i, 4));
-        fprintf(fi, "%s%s", i ? "," : "", id);
-        array_add(fp, i == 0, po ? po->name : "");
+        pg_array_add(&ids, id);
+        pg_array_add(&policies, po ? po->name : "");
         if (po == NULL) {
             log_message(LOG_ERR, strtoll(id, NULL, 10),
                         "message %s of kind '%s': no policy applies (add a default policy); "
                         "escalation marked failed", id, kind);
-            array_add(ft, i == 0, NULL);
+            pg_array_add(&times, NULL);
             continue;
         }
         double at = policy_step_time(&po->steps[0], field_time(res, i, 2), field_time(res, i, 3), now);
         snprintf(t, sizeof(t), "%.6f", at == NO_TIME ? now : at);
-        array_add(ft, i == 0, t);
+        pg_array_add(&times, t);
         log_message(LOG_INFO, strtoll(id, NULL, 10), "message %s (%s) adopted under policy '%s'",
                     id, kind, po->name);
     }
-    fputc('}', fi);
-    fputc('}', fp);
-    fputc('}', ft);
-    fclose(fi);
-    fclose(fp);
-    fclose(ft);
-
-    const char *params[] = { ids, policies, cfg->sha256, times };
-    db_query(e->d->db, 0, SQL_ADOPT_INSERT, 4, params, adopt_inserted, e);
-    free(ids);
-    free(policies);
-    free(times);
+    char *id_list = pg_array_close(&ids), *policy_list = pg_array_close(&policies),
+         *time_list = pg_array_close(&times);
+    const char *params[] = { id_list, policy_list, cfg->sha256, time_list };
+    if (id_list && policy_list && time_list)
+        db_query(e->d->db, 0, SQL_ADOPT_INSERT, 4, params, adopt_inserted, e);
+    else {
+        log_err("out of memory adopting messages; the next notification tries again");
+        e->adopting = 0;
+    }
+    free(id_list);
+    free(policy_list);
+    free(time_list);
 }
 
 static void adopt(struct engine *e)
@@ -337,18 +318,18 @@ static void batch_recorded(PGresult *res, void *arg)
     }
 }
 
-/* Text arrays for SQL_RECORD, one FILE per column. */
+/* The array parameters of SQL_RECORD, one per column. */
 enum record_column {
     RC_ID, RC_STEP, RC_TRIES, RC_NSTEP, RC_NTRIES, RC_NAT, RC_NSTATE, RC_CHANNEL, RC_OUTCOME,
     RC_DETAIL, RC_ADDRESS, RC_EXTERNAL, RC_SHA, RC_COUNT
 };
 
-static void add_record_row(FILE **col, int first, const struct record *r)
+static void add_record_row(struct pg_array *col, const struct record *r)
 {
     const struct send_job *job = r->job;
     char num[64];
 
-#define ADD_INT(c, v) (snprintf(num, sizeof(num), "%" PRId64, (int64_t)(v)), array_add(col[c], first, num))
+#define ADD_INT(c, v) (snprintf(num, sizeof(num), "%" PRId64, (int64_t)(v)), pg_array_add(&col[c], num))
     ADD_INT(RC_ID, job->message_id);
     ADD_INT(RC_STEP, job->step);
     ADD_INT(RC_TRIES, job->try_no - 1);
@@ -356,63 +337,59 @@ static void add_record_row(FILE **col, int first, const struct record *r)
     ADD_INT(RC_NTRIES, r->next.tries);
 #undef ADD_INT
     snprintf(num, sizeof(num), "%.6f", r->next.next_at);
-    array_add(col[RC_NAT], first, r->next.next_at == NO_TIME ? NULL : num);
-    array_add(col[RC_NSTATE], first, state_name(r->next.state));
-    array_add(col[RC_CHANNEL], first, channel_name(job->channel));
-    array_add(col[RC_OUTCOME], first, outcome_name(job->outcome));
-    array_add(col[RC_DETAIL], first, job->detail);
-    array_add(col[RC_ADDRESS], first, job->address[0] ? job->address : NULL);
-    array_add(col[RC_EXTERNAL], first, job->external_id[0] ? job->external_id : NULL);
-    array_add(col[RC_SHA], first, job->config_sha256);
+    pg_array_add(&col[RC_NAT], r->next.next_at == NO_TIME ? NULL : num);
+    pg_array_add(&col[RC_NSTATE], state_name(r->next.state));
+    pg_array_add(&col[RC_CHANNEL], channel_name(job->channel));
+    pg_array_add(&col[RC_OUTCOME], outcome_name(job->outcome));
+    pg_array_add(&col[RC_DETAIL], job->detail);
+    pg_array_add(&col[RC_ADDRESS], job->address[0] ? job->address : NULL);
+    pg_array_add(&col[RC_EXTERNAL], job->external_id[0] ? job->external_id : NULL);
+    pg_array_add(&col[RC_SHA], job->config_sha256);
 }
 
-/* Up to RECORD_BATCH of the waiting outcomes into one statement on the database queue. */
-static void write_batch(struct engine *e, struct record_batch *b)
+/* Up to RECORD_BATCH of the waiting outcomes into one statement on the database queue.
+ * -1 when out of memory: the outcomes stay waiting. */
+static int write_batch(struct engine *e)
 {
-    char *text[RC_COUNT] = { 0 };
-    size_t len[RC_COUNT];
-    FILE *col[RC_COUNT];
-    struct record **tail = &b->records;
-    int n = 0;
-
-    b->e = e;
-    for (int c = 0; c < RC_COUNT; c++) {
-        col[c] = open_memstream(&text[c], &len[c]);
-        fputc('{', col[c]);
-    }
-    while (e->unwritten && n < RECORD_BATCH) {
-        struct record *r = e->unwritten;
-        e->unwritten = r->next_record;
-        r->next_record = NULL;
-        add_record_row(col, n == 0, r);
-        *tail = r;
-        tail = &r->next_record;
-        n++;
-    }
-    if (e->unwritten == NULL)
-        e->unwritten_tail = NULL;
-    for (int c = 0; c < RC_COUNT; c++) {
-        fputc('}', col[c]);
-        fclose(col[c]);
-    }
+    struct record_batch *b = calloc(1, sizeof(*b));
+    struct pg_array col[RC_COUNT];
     const char *params[1 + RC_COUNT] = { e->d->cfg->instance };
+    char *text[RC_COUNT];
+    struct record *last = NULL;
+    int n = 0, complete = 1;
+
+    if (b == NULL)
+        return -1;
+    b->e = e;
     for (int c = 0; c < RC_COUNT; c++)
-        params[1 + c] = text[c];
-    db_query(e->d->db, DB_KEEP, SQL_RECORD, 1 + RC_COUNT, params, batch_recorded, b);
+        pg_array_open(&col[c]);
+    for (struct record *r = e->unwritten; r && n < RECORD_BATCH; r = r->next_record, n++) {
+        add_record_row(col, r);
+        last = r;
+    }
+    for (int c = 0; c < RC_COUNT; c++)
+        complete &= (params[1 + c] = text[c] = pg_array_close(&col[c])) != NULL;
+    if (complete) {
+        /* the batch leaves the waiting list */
+        b->records = e->unwritten;
+        if ((e->unwritten = last->next_record) == NULL)
+            e->unwritten_tail = NULL;
+        last->next_record = NULL;
+        db_query(e->d->db, DB_KEEP, SQL_RECORD, 1 + RC_COUNT, params, batch_recorded, b);
+    } else
+        free(b);
     for (int c = 0; c < RC_COUNT; c++)
         free(text[c]);
+    return complete ? 0 : -1;
 }
 
 void engine_flush_records(struct engine *e)
 {
-    struct record_batch *b;
-
     while (e->unwritten) {
-        if ((b = calloc(1, sizeof(*b))) == NULL) {
-            event_active(e->flush_ev, 0, 0);    /* try again on the next turn */
+        if (write_batch(e) == -1) {
+            event_active(e->flush_ev, 0, 0);    /* out of memory: try again next turn */
             return;
         }
-        write_batch(e, b);
     }
 }
 
