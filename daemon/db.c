@@ -162,6 +162,14 @@ static void db_pump(struct db *db)
         send_head(db);
 }
 
+/* SQLSTATE classes 08 (connection exception) and 57P (operator intervention: shutdown) */
+static int connection_error(const PGresult *res)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+    return state && (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0);
+}
+
 static void read_results(struct db *db)
 {
     if (!PQconsumeInput(db->conn)) {
@@ -172,6 +180,12 @@ static void read_results(struct db *db)
         PGresult *res = PQgetResult(db->conn);
         if (res == NULL) {
             PGresult *last = db->last;
+            /* the server going away fails the running query: not the query's fault, so a
+             * DB_KEEP query must stay queued for the next connection */
+            if (PQstatus(db->conn) == CONNECTION_BAD || connection_error(last)) {
+                db_lost(db, last ? PQresultErrorMessage(last) : PQerrorMessage(db->conn));
+                return;
+            }
             db->last = NULL;
             finish_head(db, last);
             if (db->conn == NULL)    /* a callback may have lost us */

@@ -385,3 +385,25 @@ def test_a_restart_with_a_changed_file_keeps_running_ladders_on_their_policy(pg,
     shas = {r["sha256"] for r in pg.query("SELECT sha256 FROM herinnerd.configs")}
     assert {pg.attempts(m)[0]["config_sha256"], pg.attempts(n)[0]["config_sha256"]} <= shas
     assert len(shas) == 2
+
+
+def test_postgres_restart_under_load_loses_and_repeats_nothing(pg, smtp, daemon):
+    d = daemon(config(pg, smtp, steps=['{ channel = "null"; after = "0s"; }',
+                                       '{ channel = "null"; after = "1s"; }']))
+    d.wait_ready()
+    r = pg.add_recipient("Load")
+    with pg.connect(user="inbox") as conn:
+        conn.execute("INSERT INTO herinnerd.messages (recipient_id, sender, kind, subject)"
+                     " SELECT %s, 'S', 'k', 'm ' || g FROM generate_series(1, 5000) g", (r,))
+    wait_for(lambda: pg.query("SELECT count(*) AS n FROM herinnerd.attempts")[0]["n"] > 1000,
+             interval=0.01, what="outcomes being written")
+    pg.restart()              # while outcomes are being written
+    wait_for(lambda: pg.query("SELECT count(*) AS n FROM herinnerd.escalations"
+                              " WHERE state = 'done'")[0]["n"] == 5000,
+             timeout=120, what="all 5000 ladders done")
+    per_message = pg.query("SELECT message_id, array_agg(step ORDER BY step) AS steps"
+                           "  FROM herinnerd.attempts GROUP BY message_id")
+    assert len(per_message) == 5000
+    assert all(r["steps"] == [0, 1] for r in per_message)
+    assert "database connection lost" in d.log()
+    assert "UNRECORDED" not in d.log()
