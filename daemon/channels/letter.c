@@ -554,6 +554,25 @@ fail:
     return rc;
 }
 
+/* The sender's return address under the letterhead: at most 3 lines, so it stays above the
+ * envelope window (the letterhead owns the top 45 mm). */
+static int draw_return_address(struct pen *p, const char *address)
+{
+    const char *line = address;
+
+    /* the last baseline must stay clear of the window's top (45 mm) */
+    for (int n = 0; line && *line && n < 3 && p->y + ST_BOX.lead <= MM(44); n++) {
+        size_t len = strcspn(line, "\n");
+        char *clean = clean_text(line, len, MAX_SENDER_CHARS);
+        if (clean == NULL)
+            return -1;
+        draw_line(p, &ST_BOX, clean);
+        free(clean);
+        line += len + (line[len] == '\n');
+    }
+    return 0;
+}
+
 static int draw_letter(cairo_t *cr, const struct letter *l, const struct text *t, char *err,
                        size_t errlen)
 {
@@ -566,6 +585,8 @@ static int draw_letter(cairo_t *cr, const struct letter *l, const struct text *t
         goto oom;
     cairo_set_source_rgb(cr, 0.25, 0.25, 0.25);
     draw_line(&p, &ST_BOX, "MijnOverheid Berichtenbox");
+    if (draw_return_address(&p, l->return_address) < 0)
+        goto oom;
     cairo_set_source_rgb(cr, 0, 0, 0);
 
     set_style(cr, &ST_BODY);

@@ -14,6 +14,7 @@ struct letter {
     int64_t message_id;
     int step;
     const char *sender;         /* sending organisation, e.g. "Belastingdienst" */
+    const char *return_address; /* printed under the letterhead (lines by \n, at most 3); NULL = none */
     const char *recipient_name;
     const char *postal_address; /* lines separated by \n; must fit the envelope window */
     const char *subject;        /* NULL or "" when the policy hides it: "an important message" */

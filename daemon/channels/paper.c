@@ -47,6 +47,7 @@ struct paper_write {
     struct paper_state *st;
     struct send_job *job;
     char *link;                 /* the message's link, or the inbox url */
+    char *return_address;       /* paper.sender_address, or NULL */
     time_t date;
     int rc, err_no;
     char path[PATH_MAX];
@@ -134,6 +135,7 @@ static void record_move(struct paper_move *m, enum outcome o, const char *detail
 static void write_free(struct paper_write *w)
 {
     free(w->link);
+    free(w->return_address);
     free(w);
 }
 
@@ -195,6 +197,7 @@ static int render(const char *tmp_path, void *arg, char *err, size_t errlen)
         .postal_address = job->postal_address,
         .subject = job->hide_subject ? NULL : job->subject,
         .link = w->link,
+        .return_address = w->return_address,
         .language = job->language,
         .date = w->date,
         .received = job->created_at > 0 ? (time_t)job->created_at : 0,
@@ -296,6 +299,9 @@ static void paper_send(void *state, struct send_job *job)
     w->date = time(NULL);
     /* copied here: a reload may free the config while the worker renders */
     w->link = strdup(job->link && *job->link ? job->link : cfg->inbox_url);
+    /* copied: a reload may free the config while the worker renders */
+    if (cfg->paper.sender_address)
+        w->return_address = strdup(cfg->paper.sender_address);
     if (w->link == NULL) {
         job_set_outcome(job, OUTCOME_TEMPORARY_FAILURE, "out of memory");
         finish_send(w);

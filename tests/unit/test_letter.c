@@ -207,6 +207,17 @@ static void test_dutch(void **state)
     free(t);
 }
 
+static void test_return_address(void **state)
+{
+    struct letter l = sample();
+    l.return_address = "Postbus 100\n7300 AC Apeldoorn";
+    char *t = render_text(*state, &l);
+
+    assert_contains(t, "Postbus 100");
+    assert_contains(t, "7300 AC Apeldoorn");
+    free(t);
+}
+
 static void test_english(void **state)
 {
     struct letter l = sample();
@@ -445,6 +456,7 @@ static void test_worst_case_stays_on_one_page(void **state)
     memset(link + 20, 'W', 480); /* the longest link that is still printed */
     link[500] = '\0';
     l.sender = sender, l.subject = subject, l.link = link;
+    l.return_address = "Wwwwwwwwww Wwwwwwwwww Wwwwwwwwww\nWwwwwwwwww Wwwwwwwwww\nWwwwwwwwww\nWwwwwwwwww";
     l.received = utc(2026, 11, 9, 10, 0);
     assert_int_equal(letter_render_pdf(&l, f->pdf, NULL, 0), 0);
     snprintf(cmd, sizeof cmd, "pdfinfo '%s'", f->pdf);
@@ -491,6 +503,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_dutch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_english, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_return_address, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_language_is_dutch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hidden_subject, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_link, setup, teardown),
