@@ -317,6 +317,11 @@ policies = ( {{ name = "default"; kinds = [ "*" ];
 """
 
 
+# loopback test server: plain AUTH without TLS is what we want to exercise here
+NO_TLS_WARNING = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+
+
+@NO_TLS_WARNING
 def test_smtp_auth_with_the_right_password(pg, daemon):
     with AuthServer("herinnerd", "s3cret") as server:
         d = daemon(auth_config(pg, server.port, "s3cret"))
@@ -327,6 +332,7 @@ def test_smtp_auth_with_the_right_password(pg, daemon):
         assert server.messages[0].rcpt_tos == ["jan@example.nl"]
 
 
+@NO_TLS_WARNING
 def test_smtp_auth_refused_is_temporary(pg, daemon):
     with AuthServer("herinnerd", "s3cret") as server:
         d = daemon(auth_config(pg, server.port, "wrong"))
