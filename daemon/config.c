@@ -311,7 +311,7 @@ static int parse_http(struct parser *p, const config_setting_t *g, struct http_c
     return 0;
 }
 
-static int channel_configured(const struct config *cfg, enum channel_id ch)
+int config_channel_enabled(const struct config *cfg, enum channel_id ch)
 {
     switch (ch) {
     case CHANNEL_EMAIL: return cfg->email.enabled;
@@ -353,7 +353,7 @@ static int parse_step(struct parser *p, const config_setting_t *s, const struct 
         goto out;
     }
     st->channel = ch;
-    if (!channel_configured(cfg, st->channel)) {
+    if (!config_channel_enabled(cfg, st->channel)) {
         fail(p, config_setting_get_member(s, "channel"),
              "channel '%s' is used but has no '%s' group", channel, channel);
         goto out;

@@ -91,5 +91,7 @@ const struct policy *config_policy_for_kind(const struct config *cfg, const char
 const struct policy *config_policy_by_name(const struct config *cfg, const char *name);
 
 const char *channel_name(enum channel_id id);
+/* Does CFG configure CH (its group is present)? The built-in null channel always is. */
+int config_channel_enabled(const struct config *cfg, enum channel_id ch);
 
 #endif

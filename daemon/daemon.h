@@ -46,7 +46,6 @@ void daemon_database_ready(struct daemon *d);
 int daemon_push_config(struct daemon *d, struct config *cfg);
 /* Start channels CFG enables that are not running yet; hand CFG to the running ones. */
 int daemon_apply_channels(struct daemon *d, const struct config *cfg);
-int daemon_channel_enabled(const struct config *cfg, enum channel_id ch);
 /* Called when the last in-flight work is done during a drain. */
 void daemon_check_drained(struct daemon *d);
 

@@ -645,16 +645,13 @@ static void claimed(PGresult *res, void *arg)
 
 static void claim(struct engine *e)
 {
-    char batch[16];
-
     if (e->claiming || e->draining || !db_connected(e->d->db))
         return;
     if (e->in_flight + e->recording >= MAX_IN_FLIGHT) {
         e->throttled = 1;       /* back-pressure: recorded outcomes call us again */
         return;
     }
-    snprintf(batch, sizeof(batch), "%d", CLAIM_BATCH);
-    const char *params[] = { e->d->cfg->instance, batch, LEASE_SECONDS };
+    const char *params[] = { e->d->cfg->instance, STR(CLAIM_BATCH), LEASE_SECONDS };
     e->claiming = 1;
     db_query(e->d->db, 0, SQL_CLAIM, 3, params, claimed, e);
 }

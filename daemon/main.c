@@ -45,16 +45,6 @@ const struct config *daemon_config_by_sha(const struct daemon *d, const char *sh
     return NULL;
 }
 
-int daemon_channel_enabled(const struct config *cfg, enum channel_id ch)
-{
-    switch (ch) {
-    case CHANNEL_EMAIL: return cfg->email.enabled;
-    case CHANNEL_SMS: return cfg->sms.enabled;
-    case CHANNEL_PAPER: return cfg->paper.enabled;
-    default: return 0;
-    }
-}
-
 int daemon_push_config(struct daemon *d, struct config *cfg)
 {
     struct config_entry *c = calloc(1, sizeof(*c));
@@ -78,7 +68,7 @@ int daemon_apply_channels(struct daemon *d, const struct config *cfg)
 {
     for (int ch = 0; ch < CHANNEL_COUNT; ch++) {
         const struct channel_ops *ops = channel_table[ch];
-        if (ops == NULL || !daemon_channel_enabled(cfg, ch))
+        if (ops == NULL || !config_channel_enabled(cfg, ch))
             continue;
         if (d->channel_state[ch]) {
             if (ops->reload(d->channel_state[ch], cfg) == -1)
