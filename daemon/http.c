@@ -19,19 +19,25 @@ struct http {
     void *dlr_arg;
 };
 
-static void reply(struct evhttp_request *req, int code, const char *reason, const char *text)
+static void reply_typed(struct evhttp_request *req, int code, const char *reason,
+                        const char *content_type, const char *text)
 {
     struct evbuffer *b = evbuffer_new();
 
-    if (b == NULL) {
+    if (b == NULL || evbuffer_add(b, text, strlen(text)) == -1) {
+        if (b)
+            evbuffer_free(b);
         evhttp_send_error(req, 500, "Out of memory");
         return;
     }
-    evbuffer_add_printf(b, "%s", text);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                      "text/plain; charset=utf-8");
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", content_type);
     evhttp_send_reply(req, code, reason, b);
     evbuffer_free(b);
+}
+
+static void reply(struct evhttp_request *req, int code, const char *reason, const char *text)
+{
+    reply_typed(req, code, reason, "text/plain; charset=utf-8", text);
 }
 
 /* Only GET and HEAD (and POST for /dlr): anything else is the client's mistake, 405. */
@@ -86,14 +92,7 @@ static void metrics_reply(PGresult *res, void *arg)
         evhttp_send_error(req, 500, "Out of memory");
         return;
     }
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                      "text/plain; version=0.0.4; charset=utf-8");
-    struct evbuffer *b = evbuffer_new();
-    if (b)
-        evbuffer_add(b, text, strlen(text));
-    evhttp_send_reply(req, 200, "OK", b);
-    if (b)
-        evbuffer_free(b);
+    reply_typed(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", text);
     free(text);
 }
 
