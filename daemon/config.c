@@ -533,16 +533,30 @@ static void sha256_hex(const char *data, size_t len, char out[65])
         snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
+/* How long a claim holds an escalation without being renewed: long enough for a slow server
+ * and a busy loop, short enough that a dead process's work continues soon. */
+static int parse_lease(struct parser *p, const config_setting_t *root, struct config *cfg)
+{
+    cfg->lease = 300;
+    if (get_duration(p, root, "lease", &cfg->lease) == -1)
+        return -1;
+    if (cfg->lease < 2 || cfg->lease > 86400)
+        return fail(p, config_setting_get_member(root, "lease"),
+                    "'lease' must be between 2s and 1d");
+    return 0;
+}
+
 static int parse_top(struct parser *p, const config_setting_t *root, struct config *cfg)
 {
     static const char *const keys[] = { "database", "email", "sms", "paper", "http", "policies",
-                                        "instance", "timezone", "inbox_url", NULL };
+                                        "instance", "timezone", "inbox_url", "lease", NULL };
     const config_setting_t *db, *email, *sms, *paper, *http;
 
     if (check_keys(p, root, "the top level", keys) == -1 ||
         get_string(p, root, "instance", 0, &cfg->instance) == -1 ||
         get_string(p, root, "timezone", 0, &cfg->timezone) == -1 ||
         get_string(p, root, "inbox_url", 0, &cfg->inbox_url) == -1 ||
+        parse_lease(p, root, cfg) == -1 ||
         get_group(p, root, "database", &db) == -1 || get_group(p, root, "email", &email) == -1 ||
         get_group(p, root, "sms", &sms) == -1 || get_group(p, root, "paper", &paper) == -1 ||
         get_group(p, root, "http", &http) == -1)

@@ -71,6 +71,7 @@ struct config {
     char *instance;            /* recorded in every attempt; default: the host name */
     char *timezone;            /* NULL = the host's */
     char *inbox_url;           /* fallback link when a message has none */
+    long lease;                /* seconds a claim holds an escalation unless renewed */
     struct email_config email;
     struct sms_config sms;
     struct paper_config paper;

@@ -10,6 +10,7 @@
 struct db;
 struct engine;
 struct http;
+struct ledger;
 struct metrics;
 
 /* Configurations loaded during this run, newest first: escalations frozen under an older one
@@ -26,6 +27,8 @@ struct daemon {
     struct config_entry *configs;
     struct db *db;
     struct engine *engine;
+    struct ledger *ledger;             /* the only writer of attempts */
+    char token[40];                    /* this process: its claims and its audit chain */
     struct http *http;
     struct metrics *metrics;
     const struct channel_ops *channel_ops[CHANNEL_COUNT];

@@ -31,6 +31,7 @@ struct db {
     int running;
     PGresult *last;             /* last result of the running query */
     int nqueued;
+    int closing;                /* db_free: every query fails from now on */
 };
 
 static void db_connect(struct db *db);
@@ -383,7 +384,8 @@ int db_query(struct db *db, int flags, const char *sql, int nparams, const char 
     for (int i = 0; i < nparams; i++)
         if (params[i] && (q->params[i] = strdup(params[i])) == NULL)
             goto fail;
-    if (db->state != DB_UP && db->state != DB_LISTENING && !(flags & DB_KEEP)) {
+    if (db->closing ||
+        (db->state != DB_UP && db->state != DB_LISTENING && !(flags & DB_KEEP))) {
         query_free(q);
         if (fn)
             fn(NULL, arg);
@@ -418,8 +420,14 @@ void db_free(struct db *db)
     if (db == NULL)
         return;
     clear_io(db);
-    for (q = db->head; q; q = next) {
+    /* every owner hears that its query will never run (the ledger logs what it held) */
+    db->closing = 1;
+    q = db->head;
+    db->head = db->tail = NULL;
+    for (; q; q = next) {
         next = q->next;
+        if (q->fn && q->fn != listen_done)
+            q->fn(NULL, q->arg);
         query_free(q);
     }
     if (db->last)

@@ -1,7 +1,10 @@
 /* The escalation engine. All of it runs on the loop; the database arbitrates between instances.
  *
- *   notify/connect -> adopt -> arm timer -> claim -> dispatch -> channel -> record -> arm timer
- */
+ *   notify/connect -> adopt -> arm timer -> claim -> dispatch -> channel -> ledger -> arm timer
+ *
+ * A job's state is the list it is on (pgbouncer's objects.c): `in_flight` from its claim until
+ * its channel is done with it, `recording` until the ledger has written its outcome. Every job
+ * belongs to a claim; a claim's lease is renewed while any of its jobs is on either list. */
 #include "engine.h"
 
 #include <inttypes.h>
@@ -9,34 +12,52 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <syslog.h>
 #include <time.h>
 
 #include "daemon.h"
 #include "db.h"
 #include "engine_sql.h"
+#include "ledger.h"
 #include "log.h"
 #include "metrics.h"
 #include "pgarray.h"
 #include "policy.h"
 
-#define MAX_IN_FLIGHT 2000
+#define MAX_IN_FLIGHT 4000      /* jobs on both lists together */
+#define DEFAULT_ROOM 16         /* a channel that says nothing of its capacity */
+#define SANE_PAST (946684800.0) /* 2000-01-01: an inbox message is never older */
+#define SANE_FUTURE_YEARS 20    /* ...nor due further ahead than this */
+
+/* One claim: the token every write under it carries, and how many of its jobs are not recorded. */
+struct claim {
+    char token[96];
+    int outstanding;
+    TAILQ_ENTRY(claim) link;
+};
+
+TAILQ_HEAD(job_list, send_job);
+TAILQ_HEAD(claim_list, claim);
 
 struct engine {
     struct daemon *d;
     struct event *due_timer;
     struct event *rearm_ev;        /* coalesces "work out the next due time" requests */
+    struct event *renew_timer;
     int adopting, adopt_again;
-    int claiming, throttled;       /* a claim is running; claims wait for back-pressure */
+    int claiming, throttled;       /* a claim is running; claims wait for room */
     int rearming, rearm_again;
-    int in_flight;                 /* jobs handed to channels, outcome not yet recorded */
-    int recording;                 /* outcomes queued for the database */
-    int draining;
+    int renewing;
+    int draining, stopping;
     double clock_skew;             /* database now() minus our clock */
     int idle_claims;               /* consecutive claims that found nothing */
-    int leases_taken_back;         /* our leases from before a restart, once per run */
-    struct record *unwritten, *unwritten_tail;  /* outcomes not yet sent to the database */
-    struct event *flush_ev;        /* writes them, a batch per statement */
+    unsigned long claims_made;
+    struct job_list in_flight, recording;
+    int n_in_flight, n_recording;
+    int per_channel[CHANNEL_COUNT];   /* jobs in flight per channel */
+    struct claim_list claims;
+    unsigned long unfinished_at_exit;
 };
 
 static double wall_now(void)
@@ -74,11 +95,17 @@ static void schedule_rearm(struct engine *e)
 
 static void claim(struct engine *e);
 
+/* A message time we can plan with: finite and within an inbox's lifetime. NO_TIME is "none". */
+static int time_sane(double t, double now)
+{
+    return t == NO_TIME ||
+           (isfinite(t) && t >= SANE_PAST && t <= now + SANE_FUTURE_YEARS * 366 * 86400.0);
+}
+
 /* ---- adoption ---- */
 
 static void adopt(struct engine *e);
 
-/* An adoption round is over: arm the timer for what it added, and go again if asked to. */
 static void adopt_done(struct engine *e)
 {
     e->adopting = 0;
@@ -102,12 +129,27 @@ static void adopt_inserted(PGresult *res, void *arg)
     adopt_done(e);
 }
 
+/* The first due time and channel of a new escalation. A message that cannot be planned (no
+ * policy, times out of range) is due now: its claim records why, and ends it. */
+static void plan_first(const struct policy *po, double created, double due, double now,
+                       double *at, const char **channel)
+{
+    *at = now;
+    *channel = "";
+    if (po == NULL || !time_sane(created, now) || !time_sane(due, now))
+        return;
+    double t = policy_step_time(&po->steps[0], created, due, now);
+    if (t != NO_TIME && isfinite(t))
+        *at = t;
+    *channel = channel_name(po->steps[0].channel);
+}
+
 static void adopt_found(PGresult *res, void *arg)
 {
     struct engine *e = arg;
     const struct config *cfg = e->d->cfg;
-    struct pg_array ids, policies, times;
-    int rows;
+    struct pg_array ids, policies, times, channels;
+    int rows, unplanned = 0;
 
     if (!db_result_ok(res)) {
         e->adopting = 0;
@@ -126,33 +168,30 @@ static void adopt_found(PGresult *res, void *arg)
     pg_array_open(&ids);
     pg_array_open(&policies);
     pg_array_open(&times);
+    pg_array_open(&channels);
     for (int i = 0; i < rows; i++) {
-        const char *id = PQgetvalue(res, i, 0), *kind = PQgetvalue(res, i, 1);
+        const char *kind = PQgetvalue(res, i, 1);
         const struct policy *po = config_policy_for_kind(cfg, kind);
-        double now = strtod(PQgetvalue(res, i, 4), NULL);
+        double now = strtod(PQgetvalue(res, i, 4), NULL), at;
+        const char *channel;
         char t[64];
 
         learn_clock(e, PQgetvalue(res, i, 4));
-        pg_array_add(&ids, id);
+        plan_first(po, field_time(res, i, 2), field_time(res, i, 3), now, &at, &channel);
+        unplanned += *channel == '\0';
+        snprintf(t, sizeof(t), "%.6f", at);
+        pg_array_add(&ids, PQgetvalue(res, i, 0));
         pg_array_add(&policies, po ? po->name : "");
-        if (po == NULL) {
-            log_message(LOG_ERR, strtoll(id, NULL, 10),
-                        "message %s of kind '%s': no policy applies (add a default policy); "
-                        "escalation marked failed", id, kind);
-            pg_array_add(&times, NULL);
-            continue;
-        }
-        double at = policy_step_time(&po->steps[0], field_time(res, i, 2), field_time(res, i, 3), now);
-        snprintf(t, sizeof(t), "%.6f", at == NO_TIME ? now : at);
         pg_array_add(&times, t);
-        log_message(LOG_INFO, strtoll(id, NULL, 10), "message %s (%s) adopted under policy '%s'",
-                    id, kind, po->name);
+        pg_array_add(&channels, channel);
     }
+    log_info("adopting %d unread messages%s", rows,
+             unplanned ? " (some cannot be planned: their attempts say why)" : "");
     char *id_list = pg_array_close(&ids), *policy_list = pg_array_close(&policies),
-         *time_list = pg_array_close(&times);
-    const char *params[] = { id_list, policy_list, cfg->sha256, time_list };
-    if (id_list && policy_list && time_list)
-        db_query(e->d->db, 0, SQL_ADOPT_INSERT, 4, params, adopt_inserted, e);
+         *time_list = pg_array_close(&times), *channel_list = pg_array_close(&channels);
+    const char *params[] = { id_list, policy_list, cfg->sha256, time_list, channel_list };
+    if (id_list && policy_list && time_list && channel_list)
+        db_query(e->d->db, 0, SQL_ADOPT_INSERT, 5, params, adopt_inserted, e);
     else {
         log_err("out of memory adopting messages; the next notification tries again");
         e->adopting = 0;
@@ -160,6 +199,7 @@ static void adopt_found(PGresult *res, void *arg)
     free(id_list);
     free(policy_list);
     free(time_list);
+    free(channel_list);
 }
 
 static void adopt(struct engine *e)
@@ -168,7 +208,7 @@ static void adopt(struct engine *e)
         e->adopt_again = 1;
         return;
     }
-    if (!db_connected(e->d->db))
+    if (!db_connected(e->d->db) || e->draining)
         return;
     e->adopting = 1;
     db_query(e->d->db, 0, SQL_ADOPT_FIND, 0, NULL, adopt_found, e);
@@ -188,18 +228,19 @@ static void marked_read(PGresult *res, void *arg)
     for (int i = 0; i < PQntuples(res); i++) {
         int64_t id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
         e->d->metrics->read_stops++;
-        log_message(LOG_INFO, id, "message %" PRId64 " read at %s: escalation stopped before step %s",
-                    id, PQgetvalue(res, i, 2), PQgetvalue(res, i, 1));
+        metrics_attempt(e->d->metrics, CHANNEL_NULL, OUTCOME_SKIPPED);
+        log_message(LOG_INFO, id, "message %" PRId64 " read at %s: escalation stopped before "
+                    "step %d", id, PQgetvalue(res, i, 2), atoi(PQgetvalue(res, i, 1)) + 1);
     }
     daemon_update_status(e->d);
 }
 
 static void mark_read(struct engine *e, const char *id)
 {
-    const char *params[] = { id };
     struct daemon *d = e->d;
+    const char *params[] = { id, d->cfg->instance, ledger_chain(d->ledger) };
 
-    db_query(d->db, 0, SQL_MARK_READ, 1, params, marked_read, e);
+    db_query(d->db, 0, SQL_MARK_READ, 3, params, marked_read, e);
     /* a letter may wait for the cut-off long after its escalation ended */
     for (int ch = 0; ch < CHANNEL_COUNT; ch++)
         if (d->channel_state[ch] && d->channel_ops[ch]->message_read)
@@ -232,11 +273,11 @@ static void next_due_known(PGresult *res, void *arg)
     }
     learn_clock(e, PQgetvalue(res, 0, 1));
     evtimer_del(e->due_timer);
-    if (PQgetisnull(res, 0, 0))
-        return;                 /* nothing active: wait for a notification */
+    if (PQgetisnull(res, 0, 0) || e->throttled)
+        return;                 /* nothing active (a notification wakes us), or no room */
     double delay = strtod(PQgetvalue(res, 0, 0), NULL);
     /* another instance may hold the due rows for a moment: don't spin on them */
-    double floor_s = e->idle_claims > 0 ? 0.01 * (1 << (e->idle_claims > 6 ? 6 : e->idle_claims)) : 0;
+    double floor_s = e->idle_claims > 0 ? 0.01 * (1 << (e->idle_claims > 8 ? 8 : e->idle_claims)) : 0;
     if (delay < floor_s)
         delay = floor_s;
     if (delay > 86400)
@@ -261,202 +302,125 @@ static void rearm_cb(evutil_socket_t fd, short what, void *arg)
     db_query(e->d->db, 0, SQL_NEXT_DUE, 0, NULL, next_due_known, e);
 }
 
-/* ---- recording outcomes ---- */
+/* ---- claims and their leases ---- */
 
-/* Outcomes waiting to be written, and the batches on their way to the database. */
-struct record {
-    struct send_job *job;
-    struct progress next;
-    struct record *next_record;
-};
-
-struct record_batch {
-    struct engine *e;
-    struct record *records;
-};
-
-static void log_unrecorded(const struct send_job *job, const char *why)
+static struct claim *claim_new(struct engine *e)
 {
-    log_message(LOG_ERR, job->message_id,
-                "UNRECORDED attempt (%s): message %" PRId64 " step %d try %d %s %s: %s (%s)", why,
-                job->message_id, job->step, job->try_no, channel_name(job->channel),
-                outcome_name(job->outcome), job->detail, job->address);
+    struct claim *c = calloc(1, sizeof(*c));
+
+    if (c == NULL)
+        return NULL;
+    snprintf(c->token, sizeof(c->token), "%s.%lu", e->d->token, ++e->claims_made);
+    TAILQ_INSERT_TAIL(&e->claims, c, link);
+    return c;
 }
 
-static void batch_recorded(PGresult *res, void *arg)
+static void claim_release(struct engine *e, struct claim *c)
 {
-    struct record_batch *b = arg;
-    struct engine *e = b->e;
-    struct record *r, *next;
-    int row = 0;
-
-    if (res != NULL && !db_result_ok(res))
-        log_err("recording attempts failed: %s", PQresultErrorMessage(res));
-    for (r = b->records; r; r = next, row++) {
-        next = r->next_record;
-        if (res == NULL)        /* DB_KEEP: only when we stop with the database away */
-            log_unrecorded(r->job, "database unavailable at shutdown");
-        else if (!db_result_ok(res))
-            log_unrecorded(r->job, "database refused it");
-        else if (row < PQntuples(res) && strcmp(PQgetvalue(res, row, 1), "t") != 0)
-            log_message(LOG_WARNING, r->job->message_id,
-                        "message %" PRId64 ": lease lost before the outcome was recorded; the "
-                        "attempt is recorded, the escalation was left to its new owner",
-                        r->job->message_id);
-        e->recording--;
-        job_free(r->job);
-        free(r);
+    if (c && --c->outstanding <= 0) {
+        TAILQ_REMOVE(&e->claims, c, link);
+        free(c);
     }
-    free(b);
-    schedule_rearm(e);
-    daemon_update_status(e->d);
-    if (e->draining)
+}
+
+static void renewed(PGresult *res, void *arg)
+{
+    struct engine *e = arg;
+
+    e->renewing = 0;
+    if (res && !db_result_ok(res))
+        log_err("renewing our claims failed (they run out if this goes on): %s",
+                PQresultErrorMessage(res));
+}
+
+/* Keep the claims of work still queued or in flight, well before their leases run out. */
+static void renew_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct engine *e = arg;
+    struct pg_array tokens;
+    struct claim *c;
+    char lease[32];
+
+    (void)fd;
+    (void)what;
+    if (TAILQ_EMPTY(&e->claims) || e->renewing || !db_connected(e->d->db))
+        return;
+    pg_array_open(&tokens);
+    TAILQ_FOREACH(c, &e->claims, link)
+        pg_array_add(&tokens, c->token);
+    char *list = pg_array_close(&tokens);
+    if (list == NULL)
+        return;
+    snprintf(lease, sizeof(lease), "%ld", e->d->cfg->lease);
+    const char *params[] = { list, lease };
+    e->renewing = 1;
+    db_query(e->d->db, 0, SQL_RENEW, 2, params, renewed, e);
+    free(list);
+}
+
+static void arm_renewal(struct engine *e)
+{
+    /* a third of the lease: two renewals may fail before a claim is at risk */
+    double every = e->d->cfg->lease / 3.0;
+    struct timeval tv = { (time_t)every, (suseconds_t)((every - floor(every)) * 1e6) };
+
+    if (!evtimer_pending(e->renew_timer, NULL))
+        event_add(e->renew_timer, &tv);
+}
+
+/* ---- recording outcomes ---- */
+
+static void job_unlist(struct engine *e, struct send_job *job)
+{
+    if (job->engine_list == &e->in_flight) {
+        TAILQ_REMOVE(&e->in_flight, job, engine_link);
+        e->n_in_flight--;
+        if ((unsigned)job->channel < CHANNEL_COUNT)
+            e->per_channel[job->channel]--;
+    } else if (job->engine_list == &e->recording) {
+        TAILQ_REMOVE(&e->recording, job, engine_link);
+        e->n_recording--;
+    }
+    job->engine_list = NULL;
+}
+
+static void room_again(struct engine *e)
+{
+    if (e->draining) {
         daemon_check_drained(e->d);
-    else if (e->throttled && e->in_flight + e->recording < MAX_IN_FLIGHT / 2) {
+        return;
+    }
+    if (e->throttled && e->n_in_flight + e->n_recording < MAX_IN_FLIGHT) {
         e->throttled = 0;
         claim(e);
     }
 }
 
-/* The array parameters of SQL_RECORD, one per column. */
-enum record_column {
-    RC_ID, RC_STEP, RC_TRIES, RC_NSTEP, RC_NTRIES, RC_NAT, RC_NSTATE, RC_CHANNEL, RC_OUTCOME,
-    RC_DETAIL, RC_ADDRESS, RC_EXTERNAL, RC_SHA, RC_COUNT
-};
-
-static void add_record_row(struct pg_array *col, const struct record *r)
+static void outcome_recorded(void *arg, int recorded, int moved, int known)
 {
-    const struct send_job *job = r->job;
-    char num[64];
+    struct send_job *job = arg;
+    struct engine *e = job->engine;
 
-#define ADD_INT(c, v) (snprintf(num, sizeof(num), "%" PRId64, (int64_t)(v)), pg_array_add(&col[c], num))
-    ADD_INT(RC_ID, job->message_id);
-    ADD_INT(RC_STEP, job->step);
-    ADD_INT(RC_TRIES, job->try_no - 1);
-    ADD_INT(RC_NSTEP, r->next.step);
-    ADD_INT(RC_NTRIES, r->next.tries);
-#undef ADD_INT
-    snprintf(num, sizeof(num), "%.6f", r->next.next_at);
-    pg_array_add(&col[RC_NAT], r->next.next_at == NO_TIME ? NULL : num);
-    pg_array_add(&col[RC_NSTATE], state_name(r->next.state));
-    pg_array_add(&col[RC_CHANNEL], channel_name(job->channel));
-    pg_array_add(&col[RC_OUTCOME], outcome_name(job->outcome));
-    pg_array_add(&col[RC_DETAIL], job->detail);
-    pg_array_add(&col[RC_ADDRESS], job->address[0] ? job->address : NULL);
-    pg_array_add(&col[RC_EXTERNAL], job->external_id[0] ? job->external_id : NULL);
-    pg_array_add(&col[RC_SHA], job->config_sha256);
+    (void)known;
+    if (recorded && !moved)
+        log_message(LOG_WARNING, job->message_id,
+                    "message %" PRId64 " step %d: claim %s was no longer current when its "
+                    "outcome arrived; the attempt is recorded, the escalation was left to its "
+                    "new holder", job->message_id, job->step + 1, job->claim);
+    job_unlist(e, job);
+    claim_release(e, job->claim_ref);
+    job_free(job);
+    schedule_rearm(e);
+    daemon_update_status(e->d);
+    room_again(e);
 }
-
-/* Up to RECORD_BATCH of the waiting outcomes into one statement on the database queue.
- * -1 when out of memory: the outcomes stay waiting. */
-static int write_batch(struct engine *e)
-{
-    struct record_batch *b = calloc(1, sizeof(*b));
-    struct pg_array col[RC_COUNT];
-    const char *params[1 + RC_COUNT] = { e->d->cfg->instance };
-    char *text[RC_COUNT];
-    struct record *last = NULL;
-    int n = 0, complete = 1;
-
-    if (b == NULL)
-        return -1;
-    b->e = e;
-    for (int c = 0; c < RC_COUNT; c++)
-        pg_array_open(&col[c]);
-    for (struct record *r = e->unwritten; r && n < RECORD_BATCH; r = r->next_record, n++) {
-        add_record_row(col, r);
-        last = r;
-    }
-    for (int c = 0; c < RC_COUNT; c++)
-        complete &= (params[1 + c] = text[c] = pg_array_close(&col[c])) != NULL;
-    if (complete) {
-        /* the batch leaves the waiting list */
-        b->records = e->unwritten;
-        if ((e->unwritten = last->next_record) == NULL)
-            e->unwritten_tail = NULL;
-        last->next_record = NULL;
-        db_query(e->d->db, DB_KEEP, SQL_RECORD, 1 + RC_COUNT, params, batch_recorded, b);
-    } else
-        free(b);
-    for (int c = 0; c < RC_COUNT; c++)
-        free(text[c]);
-    return complete ? 0 : -1;
-}
-
-void engine_flush_records(struct engine *e)
-{
-    while (e->unwritten) {
-        if (write_batch(e) == -1) {
-            event_active(e->flush_ev, 0, 0);    /* out of memory: try again next turn */
-            return;
-        }
-    }
-}
-
-static void flush_records(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    engine_flush_records(arg);
-}
-
-/* Queue an outcome; outcomes that finish in the same loop turn are written together. */
-static void record(struct engine *e, struct send_job *job, const struct progress *next)
-{
-    struct record *r = calloc(1, sizeof(*r));
-
-    if (r == NULL) {
-        log_unrecorded(job, "out of memory");
-        job_free(job);
-        return;
-    }
-    r->job = job;
-    r->next = *next;
-    if (e->unwritten_tail)
-        e->unwritten_tail->next_record = r;
-    else
-        e->unwritten = r;
-    e->unwritten_tail = r;
-    e->recording++;
-    event_active(e->flush_ev, 0, 0);
-}
-
-static void followup_recorded(PGresult *res, void *arg)
-{
-    struct engine *e = arg;
-
-    if (res && !db_result_ok(res))
-        log_err("recording a follow-up attempt failed: %s", PQresultErrorMessage(res));
-    e->recording--;
-    if (e->draining)
-        daemon_check_drained(e->d);
-}
-
-void engine_record_followup(struct engine *e, int64_t message_id, int step, int try_no,
-                            int channel, int outcome, const char *detail, const char *address,
-                            const char *external_id, const char *config_sha256)
-{
-    char id[32], st[16], tr[16];
-
-    snprintf(id, sizeof(id), "%" PRId64, message_id);
-    snprintf(st, sizeof(st), "%d", step);
-    snprintf(tr, sizeof(tr), "%d", try_no);
-    const char *params[] = { id, st, tr, e->d->cfg->instance, channel_name(channel),
-                             outcome_name(outcome), detail, address, external_id, config_sha256 };
-    metrics_attempt(e->d->metrics, channel, outcome);
-    log_message(LOG_INFO, message_id, "message %" PRId64 " step %d %s: %s (%s)", message_id, step,
-                channel_name(channel), outcome_name(outcome), detail);
-    e->recording++;
-    engine_flush_records(e);    /* the outcome it follows goes first */
-    db_query(e->d->db, DB_KEEP, SQL_FOLLOWUP, 10, params, followup_recorded, e);
-}
-
-/* ---- dispatch ---- */
 
 static const struct policy *frozen_policy(struct engine *e, const char *name, const char *sha)
 {
     const struct config *cfg = daemon_config_by_sha(e->d, sha);
 
+    if (name == NULL || *name == '\0')
+        return NULL;
     /* frozen under a config this process never loaded (changed across a restart): the policy
      * of the same name in the current config carries on */
     if (cfg == NULL)
@@ -464,39 +428,76 @@ static const struct policy *frozen_policy(struct engine *e, const char *name, co
     return config_policy_by_name(cfg, name);
 }
 
-/* A job is finished: work out what comes next and record both in one statement. */
+/* A job is finished: work out what comes next and hand both to the ledger. */
 static void job_done(struct send_job *job, void *arg)
 {
     struct engine *e = arg;
     const struct policy *po = frozen_policy(e, job->policy, job->config_sha256);
     struct progress cur = { job->step, job->try_no - 1, NO_TIME, STATE_ACTIVE }, next;
     struct timespec end;
+    char fact[160];
 
-    e->in_flight--;
+    if (e->stopping) {
+        /* the loop is gone: all we can do is put the fact in the journal */
+        e->unfinished_at_exit++;
+        log_message(LOG_ERR, job->message_id, "UNRECORDED attempt (stopped before it was "
+                    "written): message %" PRId64 " step %d %s %s external id %s: %s (%s)",
+                    job->message_id, job->step + 1, channel_name(job->channel),
+                    outcome_name(job->outcome), job->external_id[0] ? job->external_id : "-",
+                    job->detail, job->address);
+        job_free(job);
+        return;
+    }
     clock_gettime(CLOCK_MONOTONIC, &end);
     metrics_latency(e->d->metrics, job->channel, (end.tv_sec - job->started.tv_sec) +
                     (end.tv_nsec - job->started.tv_nsec) / 1e9);
     metrics_attempt(e->d->metrics, job->channel, job->outcome);
 
-    if (po == NULL || (size_t)job->step >= po->nsteps) {
+    if (job->stop_state != STATE_ACTIVE) {
+        next = cur;             /* read, or cannot go on: the ladder ends here */
+        next.state = job->stop_state;
+    } else if (po == NULL || (size_t)job->step >= po->nsteps) {
         next = cur;
         next.state = outcome_is_success(job->outcome) ? STATE_DONE : STATE_FAILED;
     } else
         policy_advance(po, &cur, job->outcome, job->created_at, job->due_at, engine_now(e), &next);
 
     const char *then = next.state == STATE_DONE     ? "; ladder done"
+                       : next.state == STATE_READ   ? "; ladder stopped"
                        : next.state == STATE_FAILED ? "; ladder ended without success"
                        : next.step != job->step     ? "; next step planned"
                                                     : "; will retry";
-    log_message(outcome_is_success(job->outcome) ? LOG_INFO : LOG_WARNING, job->message_id,
-                "message %" PRId64 " step %d try %d %s%s%s: %s (%s)%s", job->message_id,
-                job->step, job->try_no, channel_name(job->channel), job->address[0] ? " to " : "",
-                job->address, outcome_name(job->outcome), job->detail, then);
-    record(e, job, &next);
+    log_message(outcome_is_success(job->outcome) || job->outcome == OUTCOME_SKIPPED ? LOG_INFO
+                                                                                    : LOG_WARNING,
+                job->message_id, "message %" PRId64 " step %d try %d %s%s%s: %s (%s)%s",
+                job->message_id, job->step + 1, job->try_no, channel_name(job->channel),
+                job->address[0] ? " to " : "", job->address, outcome_name(job->outcome),
+                job->detail, then);
+
+    snprintf(fact, sizeof(fact), "outcome:%s:%" PRId64, job->claim, job->message_id);
+    struct attempt a = {
+        .message_id = job->message_id, .step = job->step, .try_no = job->try_no,
+        .channel = job->channel, .outcome = job->outcome, .detail = job->detail,
+        .address = job->address, .external_id = job->external_id,
+        .config_sha256 = job->config_sha256, .claim = job->claim, .fact = fact,
+    };
+    const char *next_channel = "";
+    if (next.state == STATE_ACTIVE && po && (size_t)next.step < po->nsteps)
+        next_channel = channel_name(po->steps[next.step].channel);
+    struct advance adv = { next.step, next.tries, next.next_at, state_name(next.state),
+                           next_channel };
+
+    job_unlist(e, job);
+    TAILQ_INSERT_TAIL(&e->recording, job, engine_link);
+    job->engine_list = &e->recording;
+    e->n_recording++;
+    ledger_write(e->d->ledger, &a, &adv, outcome_recorded, job);
 }
 
+/* ---- dispatch ---- */
+
 /* Build a job from a claimed row. */
-static struct send_job *job_from_row(const PGresult *res, int i)
+static struct send_job *job_from_row(const PGresult *res, int i, struct claim *c)
 {
     struct send_job *job = calloc(1, sizeof(*job));
 
@@ -507,6 +508,8 @@ static struct send_job *job_from_row(const PGresult *res, int i)
     job->try_no = atoi(PQgetvalue(res, i, CLAIM_TRIES)) + 1;
     job->policy = field_dup(res, i, CLAIM_POLICY);
     snprintf(job->config_sha256, sizeof(job->config_sha256), "%s", PQgetvalue(res, i, CLAIM_SHA));
+    snprintf(job->claim, sizeof(job->claim), "%s", c->token);
+    job->claim_ref = c;
     job->recipient_name = field_dup(res, i, CLAIM_NAME);
     job->email = field_dup(res, i, CLAIM_EMAIL);
     job->mobile = field_dup(res, i, CLAIM_MOBILE);
@@ -518,6 +521,7 @@ static struct send_job *job_from_row(const PGresult *res, int i)
     job->link = field_dup(res, i, CLAIM_LINK);
     job->created_at = field_time(res, i, CLAIM_CREATED);
     job->due_at = field_time(res, i, CLAIM_DUE);
+    job->stop_state = STATE_ACTIVE;
     clock_gettime(CLOCK_MONOTONIC, &job->started);
     return job;
 }
@@ -527,61 +531,90 @@ static int blank(const char *s)
     return s == NULL || s[strspn(s, " \t\r\n")] == '\0';
 }
 
+/* The job ends here, with OUTCOME and its reason, and so does the ladder when STOP says so. */
+static void decide(struct engine *e, struct send_job *job, enum escalation_state stop,
+                   enum outcome o, const char *detail)
+{
+    job->stop_state = stop;
+    job_set_outcome(job, o, "%s", detail);
+    job_done(job, e);
+}
+
 /* Decide what needs no channel at all; otherwise hand the job to its channel. */
-static void dispatch(struct engine *e, struct send_job *job)
+static void dispatch(struct engine *e, struct send_job *job, const char *read_at)
 {
     const struct policy *po = frozen_policy(e, job->policy, job->config_sha256);
     struct daemon *d = e->d;
+    double now = engine_now(e);
+    char why[256];
 
     job->done = job_done;
     job->done_arg = e;
-    e->in_flight++;
+    job->engine = e;
+    job->channel = po && (size_t)job->step < po->nsteps ? po->steps[job->step].channel
+                                                         : CHANNEL_NULL;
+    TAILQ_INSERT_TAIL(&e->in_flight, job, engine_link);
+    job->engine_list = &e->in_flight;
+    e->n_in_flight++;
+    e->per_channel[job->channel]++;
+
+    if (read_at) {
+        d->metrics->read_stops++;
+        snprintf(why, sizeof(why), "read at %s: step %d not carried out", read_at, job->step + 1);
+        decide(e, job, STATE_READ, OUTCOME_SKIPPED, why);
+        return;
+    }
+    if (job->policy == NULL || *job->policy == '\0') {
+        snprintf(why, sizeof(why), "no policy applies to messages of kind '%.64s' (add a "
+                 "default policy)", job->kind ? job->kind : "");
+        decide(e, job, STATE_FAILED, OUTCOME_SKIPPED, why);
+        return;
+    }
+    if (!time_sane(job->created_at, now) || !time_sane(job->due_at, now)) {
+        snprintf(why, sizeof(why), "cannot be planned: the message's %s is out of range",
+                 time_sane(job->created_at, now) ? "due_at" : "created_at");
+        decide(e, job, STATE_FAILED, OUTCOME_SKIPPED, why);
+        return;
+    }
     if (po == NULL) {
-        job->channel = CHANNEL_NULL;
-        job_set_outcome(job, OUTCOME_SKIPPED, "policy '%s' is no longer configured", job->policy);
-        job_done(job, e);
+        snprintf(why, sizeof(why), "policy '%.64s' is no longer configured", job->policy);
+        decide(e, job, STATE_ACTIVE, OUTCOME_SKIPPED, why);
         return;
     }
     if ((size_t)job->step >= po->nsteps) {
-        job->channel = CHANNEL_NULL;
-        job_set_outcome(job, OUTCOME_SKIPPED, "policy '%s' has no step %d any more", job->policy,
-                        job->step + 1);
-        job_done(job, e);
+        snprintf(why, sizeof(why), "policy '%.64s' has no step %d any more", job->policy,
+                 job->step + 1);
+        decide(e, job, STATE_ACTIVE, OUTCOME_SKIPPED, why);
         return;
     }
     const struct step *st = &po->steps[job->step];
-    job->channel = st->channel;
     job->hide_subject = po->hide_subject;
     job->template = strdup(st->template);
     if (st->from_due && job->due_at == NO_TIME) {
-        job_set_outcome(job, OUTCOME_SKIPPED, "message has no due date (step counts back from it)");
-        job_done(job, e);
+        decide(e, job, STATE_ACTIVE, OUTCOME_SKIPPED,
+               "message has no due date (step counts back from it)");
         return;
     }
     switch (st->channel) {
     case CHANNEL_NULL:
-        job_set_outcome(job, OUTCOME_SENT, "null channel");
-        job_done(job, e);
+        decide(e, job, STATE_ACTIVE, OUTCOME_SENT, "null channel");
         return;
     case CHANNEL_EMAIL:
         if (blank(job->email)) {
-            job_set_outcome(job, OUTCOME_SKIPPED, "no e-mail address");
-            job_done(job, e);
+            decide(e, job, STATE_ACTIVE, OUTCOME_SKIPPED, "no e-mail address");
             return;
         }
         break;
     case CHANNEL_SMS:
         if (blank(job->mobile)) {
-            job_set_outcome(job, OUTCOME_SKIPPED, "no mobile number");
-            job_done(job, e);
+            decide(e, job, STATE_ACTIVE, OUTCOME_SKIPPED, "no mobile number");
             return;
         }
         break;
     case CHANNEL_PAPER:
         if (blank(job->postal_address)) {
             d->metrics->no_postal_address++;
-            job_set_outcome(job, OUTCOME_PERMANENT_FAILURE, "no postal address");
-            job_done(job, e);
+            decide(e, job, STATE_ACTIVE, OUTCOME_PERMANENT_FAILURE, "no postal address");
             return;
         }
         break;
@@ -590,9 +623,8 @@ static void dispatch(struct engine *e, struct send_job *job)
     }
     if (d->channel_state[st->channel] == NULL) {
         /* the step was frozen under a config that had this channel; the current one has not */
-        job_set_outcome(job, OUTCOME_TEMPORARY_FAILURE, "channel %s is not configured",
-                        channel_name(st->channel));
-        job_done(job, e);
+        snprintf(why, sizeof(why), "channel %s is not configured", channel_name(st->channel));
+        decide(e, job, STATE_ACTIVE, OUTCOME_TEMPORARY_FAILURE, why);
         return;
     }
     d->channel_ops[st->channel]->send(d->channel_state[st->channel], job);
@@ -600,87 +632,144 @@ static void dispatch(struct engine *e, struct send_job *job)
 
 /* ---- claiming ---- */
 
+struct claim_round {
+    struct engine *e;
+    struct claim *c;
+    int asked;                  /* rows asked for over all channels */
+};
+
 static void claimed(PGresult *res, void *arg)
 {
-    struct engine *e = arg;
-    int rows;
+    struct claim_round *round = arg;
+    struct engine *e = round->e;
+    struct claim *c = round->c;
+    int rows, asked = round->asked;
 
     e->claiming = 0;
+    free(round);
     if (!db_result_ok(res)) {
         if (res)
             log_err("claiming due escalations failed: %s", PQresultErrorMessage(res));
+        claim_release(e, c);
         if (e->draining)
             daemon_check_drained(e->d);
         return;
     }
     rows = PQntuples(res);
     e->idle_claims = rows == 0 ? e->idle_claims + 1 : 0;
+    c->outstanding += rows;
+    if (rows > 0 && strcmp(PQgetvalue(res, 0, CLAIM_OLD_CLAIM + 1), "0") != 0)
+        log_warn("took over %s escalations whose claim ran out before an outcome was recorded: "
+                 "recorded as in-doubt, tried again now", PQgetvalue(res, 0, CLAIM_OLD_CLAIM + 1));
     for (int i = 0; i < rows; i++) {
         int64_t id = strtoll(PQgetvalue(res, i, CLAIM_ID), NULL, 10);
         learn_clock(e, PQgetvalue(res, i, CLAIM_NOW));
-        if (strcmp(PQgetvalue(res, i, CLAIM_IS_READ), "t") == 0) {
-            e->d->metrics->read_stops++;
-            log_message(LOG_INFO, id, "message %" PRId64 " was read before step %s: escalation stopped",
-                        id, PQgetvalue(res, i, CLAIM_STEP));
-            continue;
-        }
-        struct send_job *job = job_from_row(res, i);
+        struct send_job *job = job_from_row(res, i, c);
         if (job == NULL) {
             log_err("out of memory: message %" PRId64 " stays claimed until its lease runs out", id);
+            c->outstanding--;
             continue;
         }
-        dispatch(e, job);
+        dispatch(e, job, PQgetisnull(res, i, CLAIM_READ_AT) ? NULL
+                                                            : PQgetvalue(res, i, CLAIM_READ_AT));
     }
+    claim_release(e, c);        /* the round's own reference */
+    if (rows > 0)
+        arm_renewal(e);
     daemon_update_status(e->d);
     if (e->draining) {
         daemon_check_drained(e->d);
         return;
     }
-    /* a full batch: there is more due right now */
-    if (rows >= CLAIM_BATCH)
+    /* a full claim: there is more due right now */
+    if (rows > 0 && rows >= asked)
         claim(e);
     else
         schedule_rearm(e);
 }
 
+/* How many more jobs a channel can take now: a claim takes no more than that, so nothing waits
+ * long in a queue (and what does is renewed). */
+static int channel_room(struct engine *e, enum channel_id ch)
+{
+    const struct config *cfg = e->d->cfg;
+    int capacity;
+
+    switch (ch) {
+    case CHANNEL_NULL: capacity = CLAIM_BATCH; break;
+    case CHANNEL_EMAIL: capacity = 2 * cfg->email.workers * (cfg->email.batch > 0 ? cfg->email.batch : 1); break;
+    case CHANNEL_SMS: capacity = 2 * (cfg->sms.max_in_flight > 0 ? cfg->sms.max_in_flight : 1); break;
+    case CHANNEL_PAPER: capacity = DEFAULT_ROOM; break;
+    default: capacity = DEFAULT_ROOM; break;
+    }
+    if (ch != CHANNEL_NULL && e->d->channel_state[ch] == NULL)
+        capacity = DEFAULT_ROOM;    /* recorded as "not configured" at once */
+    int room = capacity - e->per_channel[ch];
+    return room < 0 ? 0 : room > CLAIM_BATCH ? CLAIM_BATCH : room;
+}
+
 static void claim(struct engine *e)
 {
+    struct pg_array lanes, rooms;
+    char num[16], lease[32];
+    int asked = 0, full = 0;
+
     if (e->claiming || e->draining || !db_connected(e->d->db))
         return;
-    if (e->in_flight + e->recording >= MAX_IN_FLIGHT) {
+    if (e->n_in_flight + e->n_recording >= MAX_IN_FLIGHT) {
         e->throttled = 1;       /* back-pressure: recorded outcomes call us again */
         return;
     }
-    const char *params[] = { e->d->cfg->instance, STR(CLAIM_BATCH), LEASE_SECONDS };
+    pg_array_open(&lanes);
+    pg_array_open(&rooms);
+    for (int ch = 0; ch < CHANNEL_COUNT; ch++) {
+        int room = channel_room(e, ch);
+        full += room == 0;
+        asked += room;
+        snprintf(num, sizeof(num), "%d", room);
+        pg_array_add(&lanes, channel_name(ch));
+        pg_array_add(&rooms, num);
+    }
+    /* escalations from before channels were known per row (an upgraded database) */
+    snprintf(num, sizeof(num), "%d", DEFAULT_ROOM);
+    pg_array_add(&lanes, "");
+    pg_array_add(&rooms, num);
+    asked += DEFAULT_ROOM;
+    char *lane_list = pg_array_close(&lanes), *room_list = pg_array_close(&rooms);
+    struct claim_round *round = calloc(1, sizeof(*round));
+    struct claim *c = round ? claim_new(e) : NULL;
+    if (lane_list == NULL || room_list == NULL || c == NULL) {
+        log_err("out of memory claiming due work; trying again on the next wake-up");
+        free(round);
+        free(lane_list);
+        free(room_list);
+        return;
+    }
+    /* a channel without room: its finished jobs claim again (no polling in between) */
+    e->throttled = full > 0;
+    c->outstanding = 1;         /* the round's own reference until it is back */
+    round->e = e;
+    round->c = c;
+    round->asked = asked;
+    snprintf(lease, sizeof(lease), "%ld", e->d->cfg->lease);
+    const char *params[] = { c->token, e->d->cfg->instance, lane_list, room_list,
+                             ledger_chain(e->d->ledger), lease };
     e->claiming = 1;
-    db_query(e->d->db, 0, SQL_CLAIM, 3, params, claimed, e);
+    db_query(e->d->db, 0, SQL_CLAIM, 6, params, claimed, round);
+    free(lane_list);
+    free(room_list);
 }
 
 /* ---- life cycle ---- */
 
-static void leases_released(PGresult *res, void *arg)
-{
-    (void)arg;
-    if (res && !db_result_ok(res))
-        log_err("releasing our old leases failed: %s", PQresultErrorMessage(res));
-    else if (res && strcmp(PQcmdTuples(res), "0") != 0)
-        log_info("took back %s escalations leased by this instance before a restart",
-                 PQcmdTuples(res));
-}
-
 void engine_connected(struct engine *e)
 {
-    const char *params[] = { e->d->cfg->instance };
-
-    if (!e->leases_taken_back) {
-        e->leases_taken_back = 1;
-        db_query(e->d->db, 0, SQL_RELEASE_OWN_LEASES, 1, params, leases_released, e);
-    }
     /* whatever happened while we were away: reads, new messages, due work */
-    e->adopting = e->claiming = e->rearming = e->rearm_again = 0;
+    e->adopting = e->claiming = e->rearming = e->rearm_again = e->renewing = 0;
     mark_read(e, NULL);
     adopt(e);
     claim(e);
+    renew_cb(-1, 0, e);         /* our claims may have waited for the connection */
 }
 
 void engine_notify(struct engine *e, const char *payload)
@@ -700,12 +789,41 @@ void engine_drain(struct engine *e)
 int engine_busy(const struct engine *e)
 {
     /* a claim under way holds leases on rows it will hand us: wait for it */
-    return e->in_flight + e->recording + e->claiming;
+    return e->n_in_flight + e->n_recording + e->claiming;
 }
 
 int engine_in_flight(const struct engine *e)
 {
-    return e->in_flight;
+    return e->n_in_flight;
+}
+
+int engine_recording(const struct engine *e)
+{
+    return e->n_recording;
+}
+
+/* The loop has stopped: every job still in a channel is put in the journal (its outcome is
+ * unknown: the next claim records it as in-doubt), and any outcome a channel reports from now
+ * on too. Returns how many there were; the exit status says so. */
+unsigned long engine_stop(struct engine *e)
+{
+    struct send_job *job;
+
+    e->stopping = 1;
+    TAILQ_FOREACH(job, &e->in_flight, engine_link) {
+        e->unfinished_at_exit++;
+        log_message(LOG_ERR, job->message_id, "UNRECORDED attempt (stopped before its outcome "
+                    "was known; it may have been sent, and is recorded as in-doubt once its "
+                    "claim %s runs out): message %" PRId64 " step %d %s to %s", job->claim,
+                    job->message_id, job->step + 1, channel_name(job->channel),
+                    job->address[0] ? job->address : "-");
+    }
+    return e->unfinished_at_exit;
+}
+
+unsigned long engine_unfinished(const struct engine *e)
+{
+    return e->unfinished_at_exit;
 }
 
 struct engine *engine_new(struct daemon *d)
@@ -715,10 +833,13 @@ struct engine *engine_new(struct daemon *d)
     if (e == NULL)
         return NULL;
     e->d = d;
+    TAILQ_INIT(&e->in_flight);
+    TAILQ_INIT(&e->recording);
+    TAILQ_INIT(&e->claims);
     e->due_timer = evtimer_new(d->base, due_timer_cb, e);
     e->rearm_ev = event_new(d->base, -1, 0, rearm_cb, e);
-    e->flush_ev = event_new(d->base, -1, 0, flush_records, e);
-    if (e->due_timer == NULL || e->rearm_ev == NULL || e->flush_ev == NULL) {
+    e->renew_timer = event_new(d->base, -1, EV_PERSIST, renew_cb, e);
+    if (e->due_timer == NULL || e->rearm_ev == NULL || e->renew_timer == NULL) {
         engine_free(e);
         return NULL;
     }
@@ -727,20 +848,20 @@ struct engine *engine_new(struct daemon *d)
 
 void engine_free(struct engine *e)
 {
+    struct claim *c;
+
     if (e == NULL)
         return;
     if (e->due_timer)
         event_free(e->due_timer);
     if (e->rearm_ev)
         event_free(e->rearm_ev);
-    if (e->flush_ev)
-        event_free(e->flush_ev);
-    while (e->unwritten) {
-        struct record *r = e->unwritten;
-        e->unwritten = r->next_record;
-        log_unrecorded(r->job, "stopped before it was written");
-        job_free(r->job);
-        free(r);
+    if (e->renew_timer)
+        event_free(e->renew_timer);
+    /* jobs still listed belong to channels that are gone, or to the ledger's journal lines */
+    while ((c = TAILQ_FIRST(&e->claims)) != NULL) {
+        TAILQ_REMOVE(&e->claims, c, link);
+        free(c);
     }
     free(e);
 }

@@ -1,6 +1,7 @@
 /* The escalation engine: adopts unread messages, arms one timer for the earliest due step,
- * claims due work in batches (FOR UPDATE SKIP LOCKED with a lease), hands jobs to channels and
- * records each outcome as an attempt while advancing the escalation. */
+ * claims due work in batches (FOR UPDATE SKIP LOCKED, fenced by a claim token under a renewed
+ * lease), hands jobs to channels and has the ledger record each outcome while it advances the
+ * escalation. */
 #ifndef HERINNERD_ENGINE_H
 #define HERINNERD_ENGINE_H
 
@@ -22,16 +23,14 @@ void engine_drain(struct engine *e);
 /* Sends dispatched or outcomes not yet recorded. */
 int engine_busy(const struct engine *e);
 int engine_in_flight(const struct engine *e);
+/* Outcomes handed to the ledger, not yet written. */
+int engine_recording(const struct engine *e);
 
-/* Record a follow-up outcome for an earlier send (a delivery report, a letter handed over or
- * withdrawn) without moving the escalation. TRY is the try it belongs to. */
-void engine_record_followup(struct engine *e, int64_t message_id, int step, int try_no,
-                            int channel, int outcome, const char *detail, const char *address,
-                            const char *external_id, const char *config_sha256);
-
-/* Queue the outcomes still waiting to be written now. A channel calls this before a query that
- * relies on its outcome being recorded (a delivery report): the connection runs them in order. */
-void engine_flush_records(struct engine *e);
+/* The loop has stopped: log every job whose outcome is not known and journal any outcome that
+ * arrives from now on instead of recording it. Returns how many jobs were unfinished. */
+unsigned long engine_stop(struct engine *e);
+/* Jobs whose outcome never reached the ledger (each logged). */
+unsigned long engine_unfinished(const struct engine *e);
 
 /* The database's clock, estimated from the last query that reported now(). */
 double engine_now(const struct engine *e);

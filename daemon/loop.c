@@ -12,6 +12,7 @@
 #include "daemon.h"
 #include "db.h"
 #include "engine.h"
+#include "ledger.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -72,7 +73,7 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 
 static int all_idle(struct daemon *d)
 {
-    if (engine_busy(d->engine) > 0)
+    if (engine_busy(d->engine) > 0 || ledger_pending(d->ledger) > 0)
         return 0;
     for (int ch = 0; ch < CHANNEL_COUNT; ch++)
         if (d->channel_state[ch] && d->channel_ops[ch]->in_flight(d->channel_state[ch]) > 0)
@@ -94,8 +95,9 @@ static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    log_err("drain timed out after %ds with %d outcomes not recorded (see the log above)",
-            DRAIN_SECONDS, engine_busy(d->engine));
+    log_err("drain timed out after %ds with %d sends unfinished and %d attempts unwritten; "
+            "each is logged at exit", DRAIN_SECONDS, engine_in_flight(d->engine),
+            ledger_pending(d->ledger));
     d->exit_code = 1;
     event_base_loopexit(d->base, NULL);
 }
@@ -107,7 +109,8 @@ static void on_sigterm(evutil_socket_t sig, short what, void *arg)
 
     (void)what;
     if (d->draining) {
-        log_warn("second %s: stopping now", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        log_warn("second %s: stopping now; what is not recorded yet is logged",
+                 sig == SIGINT ? "SIGINT" : "SIGTERM");
         event_base_loopexit(d->base, NULL);
         return;
     }

@@ -5,6 +5,7 @@
  * database is connected and LISTENing (daemon_database_ready). */
 #include <getopt.h>
 #include <inttypes.h>
+#include <sys/random.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "db.h"
 #include "engine.h"
 #include "http.h"
+#include "ledger.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -104,8 +106,8 @@ void daemon_database_ready(struct daemon *d)
     if (!d->ready_sent && !d->draining) {
         d->ready_sent = 1;
         sd_notify(0, "READY=1");
-        log_info("ready: configuration %s (sha256 %.12s), instance %s", d->cfg->path,
-                 d->cfg->sha256, d->cfg->instance);
+        log_info("ready: configuration %s (sha256 %.12s), instance %s, process %s", d->cfg->path,
+                 d->cfg->sha256, d->cfg->instance, d->token);
     }
     /* before the engine's first claim on this connection: the policies it will need */
     config_store_save(d, d->cfg);
@@ -146,14 +148,35 @@ static int check_only(const char *path)
     return 0;
 }
 
-static void daemon_finalise(struct daemon *d)
+/* A token unique to this process: its claims and its audit chain are named after it, so two
+ * processes with the same `instance` label never touch each other's work. */
+static int make_token(char *out, size_t len)
 {
+    unsigned char raw[16];
+
+    if (len < 2 * sizeof(raw) + 1 || getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+        return -1;
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(out + 2 * i, 3, "%02x", raw[i]);
+    return 0;
+}
+
+/* Stop everything; returns 1 if any outcome could not be recorded (each one was logged). */
+static int daemon_finalise(struct daemon *d)
+{
+    unsigned long lost = 0;
+
     loop_finalise(d);
+    if (d->engine)
+        engine_stop(d->engine);
     for (int ch = CHANNEL_COUNT - 1; ch >= 0; ch--)
         if (d->channel_state[ch])
             d->channel_ops[ch]->stop(d->channel_state[ch]);
     http_stop(d->http);
-    db_free(d->db);
+    db_free(d->db);             /* statements still queued fail: the ledger logs their facts */
+    lost += ledger_free(d->ledger);     /* what it still holds is logged, fact by fact */
+    if (d->engine)
+        lost += engine_unfinished(d->engine);
     engine_free(d->engine);
     free(d->metrics);
     while (d->configs) {
@@ -164,6 +187,10 @@ static void daemon_finalise(struct daemon *d)
     }
     if (d->base)
         event_base_free(d->base);
+    if (lost > 0)
+        log_err("%lu attempts could not be recorded (each is in the log above); the next start "
+                "records the unfinished ones as in-doubt", lost);
+    return lost > 0;
 }
 
 int main(int argc, char **argv)
@@ -213,9 +240,16 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     evthread_use_pthreads();
     struct db_events ev = { db_connected_cb, db_disconnected_cb, db_notify_cb, &d };
+    char chain[512];
+    if (make_token(d.token, sizeof(d.token)) == -1) {
+        log_err("cannot draw a random process token");
+        goto fail;
+    }
+    snprintf(chain, sizeof(chain), "%.400s/%s", cfg->instance, d.token);
     if ((d.base = event_base_new()) == NULL || (d.metrics = calloc(1, sizeof(*d.metrics))) == NULL ||
         (d.engine = engine_new(&d)) == NULL ||
-        (d.db = db_new(d.base, cfg->conninfo, "herinnerd_message", &ev)) == NULL) {
+        (d.db = db_new(d.base, cfg->conninfo, "herinnerd_message", &ev)) == NULL ||
+        (d.ledger = ledger_new(d.base, d.db, cfg->instance, chain)) == NULL) {
         log_err("out of memory at start-up");
         goto fail;
     }
@@ -231,9 +265,10 @@ int main(int argc, char **argv)
 
     event_base_dispatch(d.base);
 
-    log_info("stopped");
     int rc = d.exit_code;
-    daemon_finalise(&d);
+    if (daemon_finalise(&d) != 0)
+        rc = 1;
+    log_info("stopped (exit status %d)", rc);
     return rc;
 fail:
     sd_notifyf(0, "STATUS=Failed to start\nERRNO=%d", 1);

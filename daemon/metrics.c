@@ -10,7 +10,7 @@ const double metrics_latency_bounds[LATENCY_BUCKETS] = { 0.01, 0.05, 0.1, 0.25, 
 
 void metrics_attempt(struct metrics *m, enum channel_id ch, enum outcome o)
 {
-    if ((unsigned)ch < CHANNEL_COUNT && (unsigned)o <= OUTCOME_HANDED_OVER)
+    if ((unsigned)ch < CHANNEL_COUNT && (unsigned)o < OUTCOME_COUNT)
         m->attempts[ch][o]++;
 }
 
@@ -52,7 +52,7 @@ char *metrics_render(const struct metrics *m, const struct pg_result *states, in
 
     family(f, "herinnerd_attempts_total", "counter", "Attempts recorded by this process.");
     for (int ch = 0; ch < CHANNEL_COUNT; ch++)
-        for (int o = 0; o <= OUTCOME_HANDED_OVER; o++)
+        for (int o = 0; o < OUTCOME_COUNT; o++)
             fprintf(f, "herinnerd_attempts_total{channel=\"%s\",outcome=\"%s\"} %lu\n",
                     channel_name(ch), outcome_name(o), m->attempts[ch][o]);
 

@@ -8,7 +8,7 @@
 #define LATENCY_BUCKETS 10
 
 struct metrics {
-    unsigned long attempts[CHANNEL_COUNT][OUTCOME_HANDED_OVER + 1];
+    unsigned long attempts[CHANNEL_COUNT][OUTCOME_COUNT];
     unsigned long latency_count[CHANNEL_COUNT];
     double latency_sum[CHANNEL_COUNT];
     unsigned long latency_bucket[CHANNEL_COUNT][LATENCY_BUCKETS];   /* cumulative, le bounds */

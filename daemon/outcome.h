@@ -11,13 +11,16 @@ enum outcome {
     OUTCOME_QUEUED,
     OUTCOME_WITHDRAWN,
     OUTCOME_HANDED_OVER,
+    OUTCOME_ACCEPTED,          /* the SMSC took it (a delivery report), not yet delivered */
+    OUTCOME_IN_DOUBT,          /* a send under a claim whose outcome was never recorded */
+    OUTCOME_COUNT
 };
 
 static inline const char *outcome_name(enum outcome o)
 {
     static const char *const names[] = { "sent", "delivered", "temporary-failure",
                                          "permanent-failure", "skipped", "queued", "withdrawn",
-                                         "handed-over" };
+                                         "handed-over", "accepted", "in-doubt" };
     return (unsigned)o < sizeof(names) / sizeof(names[0]) ? names[o] : "?";
 }
 

@@ -5,12 +5,15 @@
 #define HERINNERD_CHANNEL_H
 
 #include <stdint.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #include "config.h"
 #include "outcome.h"
 
+struct claim;
 struct daemon;
+struct engine;
 
 struct send_job {
     /* what to send: filled by the engine, owned by the job */
@@ -25,6 +28,7 @@ struct send_job {
     char *sender, *kind, *subject, *link;
     double created_at, due_at;
     char config_sha256[65];
+    char claim[96];            /* the claim token: every write about this job carries it */
 
     /* what happened: filled by the channel */
     enum outcome outcome;
@@ -36,6 +40,13 @@ struct send_job {
     void (*done)(struct send_job *job, void *arg);
     void *done_arg;
     struct send_job *next;     /* for the channel's own queues */
+
+    /* the engine's: which of its lists the job is on, and the claim it counts against */
+    struct engine *engine;
+    void *engine_list;
+    TAILQ_ENTRY(send_job) engine_link;
+    struct claim *claim_ref;
+    int stop_state;            /* enum escalation_state: the ladder ends with this outcome */
 };
 
 struct channel_ops {

@@ -21,7 +21,7 @@
 #include "channel.h"
 #include "daemon.h"
 #include "db.h"
-#include "engine.h"
+#include "ledger.h"
 #include "letter.h"
 #include "log.h"
 #include "metrics.h"
@@ -60,6 +60,7 @@ struct paper_move {
     int64_t message_id;
     int step;
     int rc;                     /* spool result */
+    enum outcome outcome;       /* what is being recorded */
     char when[64];              /* read_at, or the hand-over date */
     char path[PATH_MAX];
     char err[256];
@@ -96,38 +97,59 @@ static const char *db_error(const PGresult *res)
 
 /* ---- recording moves (withdrawn, handed-over) ---- */
 
-static void moved_recorded(PGresult *res, void *arg)
+static void state_recorded(PGresult *res, void *arg)
 {
     struct paper_move *m = arg;
 
     if (res == NULL)
-        log_message(LOG_ERR, m->message_id, "UNRECORDED letter move: message %" PRId64
-                    " step %d is now %s", m->message_id, m->step, m->path);
+        log_message(LOG_ERR, m->message_id, "letter of message %" PRId64 " step %d is now %s: "
+                    "recorded as an attempt, its letter row follows at the next start",
+                    m->message_id, m->step + 1, m->path);
     else if (!db_result_ok(res))
-        log_message(LOG_ERR, m->message_id, "recording the letter move of message %" PRId64
-                    " step %d (%s) failed: %s", m->message_id, m->step, m->path,
+        log_message(LOG_ERR, m->message_id, "updating the letter row of message %" PRId64
+                    " step %d (%s) failed: %s", m->message_id, m->step + 1, m->path,
                     PQresultErrorMessage(res));
     work_finished(m->st);
     free(m);
 }
 
-/* Record that m's letter is now at m->path. Idempotent, so DB_KEEP replays it after a lost
- * connection. Takes m. */
+/* The attempt is written: now the letter's row follows the file. */
+static void move_recorded(void *arg, int recorded, int moved, int known)
+{
+    struct paper_move *m = arg;
+    char id[32], step[16];
+
+    (void)moved;
+    (void)known;
+    if (!recorded) {
+        /* the ledger logged the fact; the row stays 'queued', so the next start looks again */
+        work_finished(m->st);
+        free(m);
+        return;
+    }
+    fmt_id(id, sizeof(id), m->message_id);
+    snprintf(step, sizeof(step), "%d", m->step);
+    const char *params[] = { id, step, outcome_name(m->outcome), m->path };
+    db_query(m->st->d->db, DB_KEEP, SQL_PAPER_MOVED, 4, params, state_recorded, m);
+}
+
+/* Record that m's letter is now at m->path: the attempt first (the fact), then the letter's row.
+ * A crash in between leaves the row 'queued', and the next start records the move again, which
+ * the fact's key makes a no-op. Takes m. */
 static void record_move(struct paper_move *m, enum outcome o, const char *detail)
 {
     struct paper_state *st = m->st;
-    char id[32], step[16];
+    char fact[96];
 
-    fmt_id(id, sizeof(id), m->message_id);
-    snprintf(step, sizeof(step), "%d", m->step);
-    const char *params[] = { id, step, st->d->cfg->instance, outcome_name(o), detail, m->path };
     metrics_attempt(st->d->metrics, CHANNEL_PAPER, o);
     log_message(LOG_INFO, m->message_id, "message %" PRId64 " step %d paper: %s (%s)",
-                m->message_id, m->step, detail, m->path);
+                m->message_id, m->step + 1, detail, m->path);
+    m->outcome = o;
+    snprintf(fact, sizeof(fact), PAPER_MOVE_FACT, m->message_id, m->step, outcome_name(o));
+    struct attempt a = { .message_id = m->message_id, .step = m->step, .channel = CHANNEL_PAPER,
+                         .outcome = o, .detail = detail, .address = m->path, .fact = fact };
     st->in_flight++;
-    engine_flush_records(st->d->engine);    /* the `queued` record goes first */
-    /* on failure db_query calls moved_recorded(NULL) itself */
-    db_query(st->d->db, DB_KEEP, SQL_PAPER_MOVED, 6, params, moved_recorded, m);
+    ledger_write(st->d->ledger, &a, NULL, move_recorded, m);
 }
 
 /* ---- sending: claim, render, queue ---- */
@@ -169,10 +191,15 @@ static void queued(PGresult *res, void *arg)
         return;
     }
     const char *state = PQgetvalue(res, 0, 0);
+    int ours = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
     snprintf(job->address, sizeof(job->address), "%s", PQgetvalue(res, 0, 1));
     cutoff_text(w->st, at, sizeof(at));
-    if (strcmp(state, "queued") == 0 && w->rc == SPOOL_OK)
+    if (strcmp(state, "queued") == 0 && w->rc == SPOOL_OK && ours)
         job_set_outcome(job, OUTCOME_QUEUED, "letter queued for the cut-off at %s", at);
+    else if (!ours && strcmp(state, "writing") == 0)
+        /* our claim ran out while we wrote; the one that took over finds this file */
+        job_set_outcome(job, OUTCOME_QUEUED, "letter in the spool; its claim was taken over "
+                        "while it was written");
     else
         job_set_outcome(job, OUTCOME_QUEUED, "letter already in the spool");
     /* read while we were writing: SQL_PAPER_TO_WITHDRAW did not see it then */
@@ -211,6 +238,9 @@ static void write_work(void *arg)
 {
     struct paper_write *w = arg;
 
+    /* a writer that died left its temp file behind (unlocked): whoever writes next removes it;
+     * files a live writer holds are locked and stay */
+    spool_clean_tmp(w->st->spool);
     errno = 0;
     w->rc = spool_write_pending(w->st->spool, w->job->message_id, w->job->step, render, w,
                                 w->path, sizeof(w->path), w->err, sizeof(w->err));
@@ -237,8 +267,8 @@ static void written(void *arg)
     fmt_id(id, sizeof(id), job->message_id);
     snprintf(step, sizeof(step), "%d", job->step);
     if (w->rc == SPOOL_OK || w->rc == SPOOL_EXISTS) {
-        const char *params[] = { id, step, w->path };
-        db_query(st->d->db, 0, SQL_PAPER_QUEUED, 3, params, queued, w);
+        const char *params[] = { id, step, w->path, job->claim };
+        db_query(st->d->db, 0, SQL_PAPER_QUEUED, 4, params, queued, w);
         return;
     }
     /* EINVAL comes from the renderer: an address that cannot be printed will not get better */
@@ -246,7 +276,7 @@ static void written(void *arg)
         job_set_outcome(job, OUTCOME_PERMANENT_FAILURE, "%s", w->err);
     else
         job_set_outcome(job, OUTCOME_TEMPORARY_FAILURE, "spool %s: %s", st->spool, w->err);
-    const char *params[] = { id, step, st->d->cfg->instance };
+    const char *params[] = { id, step, job->claim };
     db_query(st->d->db, 0, SQL_PAPER_RELEASE, 3, params, released, w);
 }
 
@@ -309,8 +339,8 @@ static void paper_send(void *state, struct send_job *job)
     }
     fmt_id(id, sizeof(id), job->message_id);
     snprintf(step, sizeof(step), "%d", job->step);
-    const char *params[] = { id, step, cfg->instance };
-    db_query(st->d->db, 0, SQL_PAPER_INTENT, 3, params, claimed, w);
+    const char *params[] = { id, step, cfg->instance, job->claim };
+    db_query(st->d->db, 0, SQL_PAPER_INTENT, 4, params, claimed, w);
 }
 
 /* ---- withdrawing letters of read messages ---- */

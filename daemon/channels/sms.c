@@ -27,6 +27,7 @@
 #include "db.h"
 #include "engine.h"
 #include "http.h"
+#include "ledger.h"
 #include "log.h"
 #include "metrics.h"
 #include "sms_text.h"
@@ -35,34 +36,8 @@
 #define MAX_PARKED 8            /* early reports kept per send; more are forgeries */
 #define MAX_REPLY 400           /* bytes of Kannel's reply kept */
 
-/* Record a delivery report as an attempt, once, and only for a `sent` SMS with this token whose
- * fate is not known yet. instance and config_sha256 come from the `sent` row. Returns one row:
- * inserted, sent rows found, already final.
- * $1 message, $2 step, $3 try, $4 token, $5 outcome, $6 detail. */
-#define SQL_DLR \
-    "WITH sent AS (" \
-    "  SELECT a.address, a.instance, a.config_sha256 FROM herinnerd.attempts a" \
-    "   WHERE a.message_id = $1 AND a.step = $2 AND a.try = $3 AND a.channel = 'sms'" \
-    "     AND a.outcome = 'sent' AND a.external_id = $4" \
-    "   ORDER BY a.id LIMIT 1)," \
-    " final AS (" \
-    "  SELECT 1 FROM herinnerd.attempts a" \
-    "   WHERE a.message_id = $1 AND a.step = $2 AND a.try = $3 AND a.channel = 'sms'" \
-    "     AND a.external_id = $4" \
-    "     AND (a.outcome = 'permanent-failure'" \
-    "          OR (a.outcome = 'delivered' AND a.detail = '" SMS_DLR_DELIVERED "')))," \
-    " ins AS (" \
-    "  INSERT INTO herinnerd.attempts (message_id, step, try, channel, outcome, detail, address," \
-    "                                  external_id, instance, config_sha256)" \
-    "  SELECT $1, $2, $3, 'sms', $5, $6, sent.address, $4, sent.instance, sent.config_sha256" \
-    "    FROM sent" \
-    "   WHERE NOT EXISTS (SELECT 1 FROM final)" \
-    "     AND NOT EXISTS (SELECT 1 FROM herinnerd.attempts a" \
-    "                      WHERE a.message_id = $1 AND a.step = $2 AND a.try = $3" \
-    "                        AND a.outcome = $5 AND a.detail = $6)" \
-    "  RETURNING id)" \
-    " SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM sent), EXISTS (SELECT 1 FROM final)," \
-    "        $1::bigint, $2::int, $3::int, $6::text, $5::text"
+/* A delivery report is a fact of its own: one per (send, report type). */
+#define DLR_FACT "dlr:%" PRId64 ":%d:%d:%s:%d"
 
 /* What a request needs from the config, copied: a reload must not pull it from under a
  * request in flight. Reference-counted on the loop. */
@@ -434,58 +409,62 @@ static void pump(struct sms_state *st)
 
 /* ---- delivery reports ---- */
 
-static void dlr_recorded(PGresult *res, void *arg)
-{
-    struct sms_state *st = arg;
+/* A report the ledger has dealt with. */
+struct dlr_record {
+    struct sms_state *st;
+    struct sms_dlr r;
+    enum outcome outcome;
+    const char *detail;
+};
 
+static void dlr_recorded(void *arg, int recorded, int moved, int known)
+{
+    struct dlr_record *rec = arg;
+    struct sms_state *st = rec->st;
+    const struct sms_dlr *r = &rec->r;
+
+    (void)moved;
     st->dlr_pending--;
-    if (res == NULL)
-        log_err("sms: a delivery report could not be recorded (database unavailable at exit)");
-    else if (!db_result_ok(res) || PQntuples(res) != 1)
-        log_err("sms: recording a delivery report failed: %s", PQresultErrorMessage(res));
-    else {
-        int64_t id = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
-        const char *step = PQgetvalue(res, 0, 4), *try_no = PQgetvalue(res, 0, 5),
-                   *detail = PQgetvalue(res, 0, 6);
-        if (strcmp(PQgetvalue(res, 0, 0), "0") != 0) {
-            int delivered = strcmp(PQgetvalue(res, 0, 7), "delivered") == 0;
-            metrics_attempt(st->d->metrics, CHANNEL_SMS,
-                            delivered ? OUTCOME_DELIVERED : OUTCOME_PERMANENT_FAILURE);
-            log_message(delivered ? LOG_INFO : LOG_WARNING, id, "message %" PRId64
-                        " step %s try %s sms: %s: %s", id, step, try_no, PQgetvalue(res, 0, 7),
-                        detail);
-        }
-        else if (strcmp(PQgetvalue(res, 0, 1), "0") == 0)
-            log_message(LOG_WARNING, id, "sms: delivery report '%s' for message %" PRId64
-                        " step %s try %s ignored: no SMS was sent with that token", detail, id,
-                        step, try_no);
-        else
-            log_message(LOG_INFO, id, "sms: delivery report '%s' for message %" PRId64
-                        " step %s try %s ignored: %s", detail, id, step, try_no,
-                        strcmp(PQgetvalue(res, 0, 2), "t") == 0 ? "its fate is already known"
-                                                                : "already recorded");
+    if (recorded && !known)
+        log_message(LOG_WARNING, r->message_id, "sms: delivery report '%s' for message %" PRId64
+                    " step %d try %d ignored: no SMS was sent with that token", rec->detail,
+                    r->message_id, r->step + 1, r->try_no);
+    else if (recorded) {
+        metrics_attempt(st->d->metrics, CHANNEL_SMS, rec->outcome);
+        log_message(rec->outcome == OUTCOME_PERMANENT_FAILURE ? LOG_WARNING : LOG_INFO,
+                    r->message_id, "message %" PRId64 " step %d try %d sms: %s: %s",
+                    r->message_id, r->step + 1, r->try_no, outcome_name(rec->outcome),
+                    rec->detail);
     }
+    free(rec);
     if (st->d->draining)
         daemon_check_drained(st->d);
 }
 
-/* Queue the report's query. DB_KEEP: a report is not lost with the connection, and it stays
- * behind the `sent` record it refers to. */
+/* Hand the report to the ledger: it is written only if the `sent` row it names is (the ledger
+ * writes it in a statement after that one), and once per report type. */
 static void record_dlr(struct sms_state *st, const struct sms_dlr *r)
 {
-    enum outcome o;
-    const char *detail;
-    char id[32], step[16], try_no[16];
+    struct dlr_record *rec;
+    char fact[160];
 
-    if (!sms_dlr_outcome(r->type, &o, &detail))
+    if ((rec = calloc(1, sizeof(*rec))) == NULL) {
+        log_message(LOG_ERR, r->message_id, "sms: out of memory: delivery report type %d for "
+                    "message %" PRId64 " step %d not recorded", r->type, r->message_id, r->step + 1);
         return;
-    snprintf(id, sizeof(id), "%" PRId64, r->message_id);
-    snprintf(step, sizeof(step), "%d", r->step);
-    snprintf(try_no, sizeof(try_no), "%d", r->try_no);
-    const char *params[] = { id, step, try_no, r->token, outcome_name(o), detail };
+    }
+    rec->st = st;
+    rec->r = *r;
+    if (!sms_dlr_outcome(r->type, &rec->outcome, &rec->detail)) {
+        free(rec);
+        return;
+    }
+    snprintf(fact, sizeof(fact), DLR_FACT, r->message_id, r->step, r->try_no, r->token, r->type);
+    struct attempt a = { .message_id = r->message_id, .step = r->step, .try_no = r->try_no,
+                         .channel = CHANNEL_SMS, .outcome = rec->outcome, .detail = rec->detail,
+                         .external_id = r->token, .fact = fact, .refers = r->token };
     st->dlr_pending++;
-    engine_flush_records(st->d->engine);    /* the `sent` record goes first */
-    db_query(st->d->db, DB_KEEP, SQL_DLR, 6, params, dlr_recorded, st);
+    ledger_write(st->d->ledger, &a, NULL, dlr_recorded, rec);
 }
 
 static struct sms_send *find_send(struct sms_state *st, const char *token)

@@ -2,6 +2,8 @@
 #ifndef HERINNERD_CTL_H
 #define HERINNERD_CTL_H
 
+#include <stdint.h>
+
 #include <libpq-fe.h>
 
 struct config;
@@ -11,7 +13,17 @@ struct ctl {
     const char *conninfo;      /* overrides the config's database.conninfo */
 };
 
+/* One attempt row for herinnerctl to record (ledger_sql.h's shape). */
+struct ctl_attempt {
+    int64_t message_id;
+    int step;
+    const char *channel, *outcome, *detail, *address, *external_id;
+    const char *fact;          /* de-duplication key */
+};
+
 struct config *ctl_load_config(const struct ctl *ctl);
+/* 0, or -1 with the reason on stderr. */
+int ctl_record_attempt(PGconn *conn, const char *instance, const struct ctl_attempt *at);
 PGconn *ctl_connect(const struct ctl *ctl);
 
 int ctl_check(const struct ctl *ctl);

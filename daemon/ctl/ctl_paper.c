@@ -1,6 +1,6 @@
 /* herinnerctl paper handover: the daily cut-off, now. Safe while the daemon runs: the spool's
  * lock orders the moves, each letter is reported by exactly one hand-over, and the records use
- * the daemon's own idempotent statement (SQL_PAPER_MOVED). */
+ * daemon's own ledger statement and letter update (idempotent, keyed by the move's fact). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,13 +46,20 @@ static void collect(int64_t message_id, int step, const char *path, void *arg)
 static int record(PGconn *conn, const struct config *cfg, const struct moved *m,
                   const char *detail)
 {
-    char id[32], step[16];
+    char id[32], step[16], fact[96];
 
     snprintf(id, sizeof(id), "%" PRId64, m->message_id);
     snprintf(step, sizeof(step), "%d", m->step);
-    const char *params[] = { id, step, cfg->instance, "handed-over", detail, m->path };
-    PGresult *r = PQexecParams(conn, SQL_PAPER_MOVED, 6, NULL, params, NULL, NULL, 0);
-    int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    snprintf(fact, sizeof(fact), PAPER_MOVE_FACT, m->message_id, m->step, "handed-over");
+    struct ctl_attempt at = { .message_id = m->message_id, .step = m->step, .channel = "paper",
+                              .outcome = "handed-over", .detail = detail, .address = m->path,
+                              .fact = fact };
+    /* the fact first, then the letter's row (as the daemon does) */
+    if (ctl_record_attempt(conn, cfg->instance, &at) == -1)
+        return -1;
+    const char *params[] = { id, step, "handed-over", m->path };
+    PGresult *r = PQexecParams(conn, SQL_PAPER_MOVED, 4, NULL, params, NULL, NULL, 0);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     if (!ok)
         fprintf(stderr, "herinnerctl: recording %s failed: %s", m->path ? m->path : "?",
                 PQresultErrorMessage(r));
