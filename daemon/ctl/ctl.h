@@ -31,6 +31,8 @@ int ctl_explain(const struct ctl *ctl, const char *kind);
 int ctl_status(const struct ctl *ctl, const char *message_id);
 int ctl_db_init(const struct ctl *ctl, int argc, char **argv);
 int ctl_audit(const struct ctl *ctl, int argc, char **argv);
+/* audit verify [--checkpoints FILE] | audit checkpoint */
+int ctl_chain(const struct ctl *ctl, int argc, char **argv);
 int ctl_paper_handover(const struct ctl *ctl);
 
 #endif

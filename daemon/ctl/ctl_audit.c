@@ -1,4 +1,5 @@
-/* herinnerctl audit export | verify: the auditor's view of the append-only attempts. */
+/* herinnerctl audit export: the auditor's view of the append-only attempts (verify and
+ * checkpoint: ctl_chain.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,48 +76,18 @@ static int audit_export(PGconn *conn, int argc, char **argv)
     return 0;
 }
 
-/* Recompute every hash and check each row points at its predecessor. */
-static int audit_verify(PGconn *conn)
-{
-    PGresult *r = PQexec(conn,
-        "SELECT id, hash = sha256(herinnerd.attempt_digest_input(a)),"
-        "       prev_hash IS NOT DISTINCT FROM lag(hash) OVER (ORDER BY id)"
-        "  FROM herinnerd.attempts a ORDER BY id");
-    int bad = 0;
-
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        fprintf(stderr, "herinnerctl: %s", PQresultErrorMessage(r));
-        PQclear(r);
-        return 1;
-    }
-    for (int i = 0; i < PQntuples(r); i++) {
-        if (strcmp(PQgetvalue(r, i, 1), "t") != 0) {
-            printf("attempt %s: hash does not match its contents\n", PQgetvalue(r, i, 0));
-            bad++;
-        }
-        if (strcmp(PQgetvalue(r, i, 2), "t") != 0) {
-            printf("attempt %s: chain broken (prev_hash is not the previous row's hash)\n",
-                   PQgetvalue(r, i, 0));
-            bad++;
-        }
-    }
-    printf("%d attempts checked, %d problems\n", PQntuples(r), bad);
-    PQclear(r);
-    return bad ? 1 : 0;
-}
-
 int ctl_audit(const struct ctl *ctl, int argc, char **argv)
 {
     int rc;
     PGconn *conn;
 
-    if (strcmp(argv[0], "export") != 0 && !(strcmp(argv[0], "verify") == 0 && argc == 1)) {
-        fprintf(stderr, "usage: herinnerctl audit export|verify\n");
+    if (strcmp(argv[0], "export") != 0) {
+        fprintf(stderr, "usage: herinnerctl audit export|verify|checkpoint\n");
         return 2;
     }
     if ((conn = ctl_connect(ctl)) == NULL)
         return 1;
-    rc = strcmp(argv[0], "export") == 0 ? audit_export(conn, argc, argv) : audit_verify(conn);
+    rc = audit_export(conn, argc, argv);
     PQfinish(conn);
     return rc;
 }

@@ -1,6 +1,6 @@
 /* herinnerctl: the admin's and auditor's tool.
  *   herinnerctl [-c FILE] [--conninfo STR] check | explain KIND | status MESSAGE_ID
- *                                         | db init [--sqldir DIR] | audit export|verify
+ *                                         | db init [--sqldir DIR] | audit export|verify|checkpoint
  *                                         | paper handover
  * Blocking libpq is fine here: this is a command, not the daemon. */
 #include <getopt.h>
@@ -22,7 +22,10 @@ static void usage(FILE *f)
             "  status MESSAGE_ID      timeline of one message: escalation and every attempt\n"
             "  db init [--sqldir DIR] create or upgrade the schema (sql/*.sql in order)\n"
             "  audit export [--since T] [--until T] [--format csv|json]\n"
-            "  audit verify           check the attempts hash chain\n"
+            "  audit verify [--checkpoints FILE]\n"
+            "                         check every attempt chain (and that nothing the\n"
+            "                         checkpoint lines in FILE cover was removed or rewritten)\n"
+            "  audit checkpoint       commit to the head of every chain now; prints the line\n"
             "  paper handover         hand pending letters over to the print house now\n");
 }
 
@@ -99,6 +102,9 @@ int main(int argc, char **argv)
         return ctl_status(&ctl, argv[1]);
     if (strcmp(cmd, "db") == 0 && argc >= 2 && strcmp(argv[1], "init") == 0)
         return ctl_db_init(&ctl, argc - 1, argv + 1);
+    if (strcmp(cmd, "audit") == 0 && argc >= 2 &&
+        (strcmp(argv[1], "verify") == 0 || strcmp(argv[1], "checkpoint") == 0))
+        return ctl_chain(&ctl, argc - 1, argv + 1);
     if (strcmp(cmd, "audit") == 0 && argc >= 2)
         return ctl_audit(&ctl, argc - 1, argv + 1);
     if (strcmp(cmd, "paper") == 0 && argc == 2 && strcmp(argv[1], "handover") == 0)
