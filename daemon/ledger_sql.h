@@ -14,7 +14,8 @@
  * $1 instance, $2 chain; then one array per column: $3 message, $4 step, $5 try (NULL: that of
  * the latest attempt of this step and channel, else the escalation's next), $6 channel, $7 outcome, $8 detail, $9 address, $10 external id, $11 config
  * sha (NULL: as for try), $12 claim, $13 fact, $14 refers (a report: the external id of
- * the send it names; written only when that send is), $15 new step, $16 new tries, $17 new
+ * the send it names; written only while that send is recorded and its fate is not known yet:
+ * no `delivered` or `permanent-failure` for it), $15 new step, $16 new tries, $17 new
  * next_at (epoch), $18 new state (NULL: no move), $19 new channel.
  * One row back per entry, in order: whether the escalation moved, whether the named send is known. */
 #define SQL_LEDGER_WRITE \
@@ -44,7 +45,12 @@
     "       WHERE (r.try IS NULL OR r.refers IS NOT NULL)" \
     "         AND a.message_id = r.message_id AND a.step = r.step AND a.channel = r.channel" \
     "         AND (r.refers IS NULL" \
-    "              OR (a.external_id = r.refers AND a.outcome IN ('sent', 'in-doubt')))" \
+    "              OR (a.external_id = r.refers AND a.outcome IN ('sent', 'in-doubt')" \
+    "                  AND (r.try IS NULL OR a.try = r.try)" \
+    "                  AND NOT EXISTS (SELECT 1 FROM herinnerd.attempts f" \
+    "                                   WHERE f.message_id = a.message_id AND f.step = a.step" \
+    "                                     AND f.external_id = r.refers" \
+    "                                     AND f.outcome IN ('delivered', 'permanent-failure'))))" \
     "       ORDER BY a.id DESC LIMIT 1) s ON true)," \
     " ins AS (" \
     LEDGER_INSERT \

@@ -427,7 +427,8 @@ static void dlr_recorded(void *arg, int recorded, int moved, int known)
     st->dlr_pending--;
     if (recorded && !known)
         log_message(LOG_WARNING, r->message_id, "sms: delivery report '%s' for message %" PRId64
-                    " step %d try %d ignored: no SMS was sent with that token", rec->detail,
+                    " step %d try %d ignored: no SMS was sent with that token, or its fate is already "
+                    "known", rec->detail,
                     r->message_id, r->step + 1, r->try_no);
     else if (recorded) {
         metrics_attempt(st->d->metrics, CHANNEL_SMS, rec->outcome);

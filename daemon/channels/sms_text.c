@@ -452,7 +452,8 @@ int sms_dlr_outcome(int type, enum outcome *outcome, const char **detail)
         *detail = "not delivered to the phone (DLR 2)";
         return 1;
     case 8:
-        *outcome = OUTCOME_DELIVERED;
+        /* the SMSC took it: not yet on the phone (only DLR 1 says that) */
+        *outcome = OUTCOME_ACCEPTED;
         *detail = "accepted by the SMSC (DLR 8)";
         return 1;
     case 16:

@@ -99,7 +99,10 @@ def test_read_before_due_sends_nothing(pg, smtp, daemon):
                               " FROM herinnerd.messages WHERE id = %s", m)[0]["past"],
              timeout=10, what="due time passed")
     assert smtp.messages() == []
-    assert pg.attempts(m) == []
+    # the stop itself is on record (issue 6): a `skipped` attempt for the step it stopped
+    rows = pg.attempts(m)
+    assert [(a["step"], a["outcome"]) for a in rows] == [(0, "skipped")]
+    assert rows[0]["detail"].startswith("read at ")
 
 
 def test_soft_failure_is_retried_until_it_succeeds(pg, smtp, daemon):

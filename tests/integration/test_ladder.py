@@ -62,7 +62,10 @@ def test_reading_stops_the_ladder_between_channels(pg, smtp, kannel, daemon, wor
     wait_for(lambda: pg.query("SELECT now() > created_at + interval '6 seconds' AS past"
                               " FROM herinnerd.messages WHERE id = %s", m)[0]["past"],
              timeout=15, what="time to pass")
-    assert [a["channel"] for a in pg.attempts(m)] == ["email"]
+    # the e-mail, then the stop on record for the SMS step it stopped (issue 6)
+    assert [(a["channel"], a["outcome"]) for a in pg.attempts(m)] == [("email", "sent"),
+                                                                        ("sms", "skipped")]
+    assert pg.attempts(m)[1]["detail"].startswith("read at ")
     assert kannel.received() == []
     assert not (workdir / "spool" / "pending" / f"{m}-2.pdf").exists()
 

@@ -167,9 +167,10 @@ def test_sms_reaches_the_phone_and_both_reports_are_recorded(pg, kannel, daemon)
     assert TOKEN.match(sent["external_id"])
     smsc = wait_attempt(pg, m, lambda a: a["detail"] == "accepted by the SMSC (DLR 8)", "DLR 8")
     phone = wait_attempt(pg, m, lambda a: a["detail"] == "delivered to the phone (DLR 1)", "DLR 1")
-    for report in (smsc, phone):
+    # DLR 8 means the SMSC took it, only DLR 1 that the phone has it (issue 10)
+    for report, outcome in ((smsc, "accepted"), (phone, "delivered")):
         assert (report["step"], report["try"], report["channel"], report["outcome"]) == \
-            (0, 1, "sms", "delivered")
+            (0, 1, "sms", outcome)
         assert report["external_id"] == sent["external_id"]
         assert report["address"] == "+31612345678"
         assert report["instance"] == sent["instance"] == "sms-test"
@@ -332,7 +333,7 @@ def test_reports_before_the_gateways_answer_are_held_back(pg, fake_gateway, daem
     for m in ids:
         wait_attempt(pg, m, lambda a: a["detail"] == "delivered to the phone (DLR 1)", "DLR 1")
         assert [r[3:] for r in rows(pg, m)] == [
-            ("sent", "0: Accepted for delivery"), ("delivered", "accepted by the SMSC (DLR 8)"),
+            ("sent", "0: Accepted for delivery"), ("accepted", "accepted by the SMSC (DLR 8)"),
             ("delivered", "delivered to the phone (DLR 1)")]
     assert "came before the gateway's answer; held until the send is recorded" in d.log()
     # one request at a time, all on one kept-alive connection

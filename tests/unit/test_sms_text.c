@@ -278,7 +278,7 @@ static void dlr_types_map_to_outcomes(void **state)
     assert_int_equal(o, OUTCOME_DELIVERED);
     assert_string_equal(detail, "delivered to the phone (DLR 1)");
     assert_int_equal(sms_dlr_outcome(8, &o, &detail), 1);
-    assert_int_equal(o, OUTCOME_DELIVERED);
+    assert_int_equal(o, OUTCOME_ACCEPTED);     /* the SMSC has it, the phone not yet */
     assert_string_equal(detail, "accepted by the SMSC (DLR 8)");
     assert_int_equal(sms_dlr_outcome(2, &o, &detail), 1);
     assert_int_equal(o, OUTCOME_PERMANENT_FAILURE);
