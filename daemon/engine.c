@@ -553,6 +553,7 @@ static void dispatch(struct engine *e, struct send_job *job)
     job->channel = st->channel;
     job->hide_subject = po->hide_subject;
     job->template = strdup(st->template);
+    job->step_link = st->link;
     if (st->from_due && job->due_at == NO_TIME) {
         job_set_outcome(job, OUTCOME_SKIPPED, "message has no due date (step counts back from it)");
         job_done(job, e);
