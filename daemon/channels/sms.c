@@ -320,8 +320,9 @@ static void judge(struct sms_send *s)
                         transport_error(s->error));
         return;
     }
-    job->outcome = sms_judge_reply(s->code, s->reply, s->replylen, job->detail,
-                                   sizeof(job->detail));
+    char detail[sizeof(job->detail)];
+    enum outcome o = sms_judge_reply(s->code, s->reply, s->replylen, detail, sizeof(detail));
+    job_set_outcome(job, o, "%s", detail);      /* with the job's notes */
 }
 
 static int new_token(char *out)
