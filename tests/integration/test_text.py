@@ -190,3 +190,25 @@ def test_a_short_dutch_number_is_skipped_not_sent(pg, kannel, daemon):
                            "(+31 6 and 8 digits)")
     attempt(pg, m, lambda a: a["channel"] == "null", "next step")
     assert kannel.received() == []
+
+
+# ---- the letter ----
+
+def test_a_javascript_link_never_reaches_the_letter(pg, daemon, workdir):
+    from test_paper import ADDRESS, far_cutoff, pdf_text
+    spool = workdir / "spool"
+    start(daemon, f"""
+timezone = "Europe/Amsterdam";
+inbox_url = "{INBOX}";
+database: {{ conninfo = "{pg.conninfo()}"; }};
+paper: {{ spool = "{spool}"; cutoff = "{far_cutoff()}"; }};
+policies = ( {{ name = "default"; kinds = [ "*" ]; steps = ( {{ channel = "paper"; after = "0s"; }} ); }} );
+""")
+    m = pg.add_message(pg.add_recipient("Jan", postal_address=ADDRESS),
+                       link="javascript:alert(1)")
+    queued = attempt(pg, m, lambda a: a["outcome"] == "queued", "queued")
+    assert queued["detail"].startswith("letter queued for the cut-off at ")
+    assert queued["detail"].endswith("; link replaced: not https")
+    text = pdf_text(spool / "pending" / f"{m}-0.pdf")
+    assert "javascript" not in text
+    assert "mijn.overheid.nl" in text
