@@ -16,6 +16,7 @@
 #include "log.h"
 #include "mime.h"
 #include "template.h"
+#include "utf8.h"
 #include "workers.h"
 
 /* What a session needs from the config, copied so a reload cannot pull it from under a worker.
@@ -102,6 +103,7 @@ static struct email_settings *settings_new(const struct config *cfg)
 static char *build_message(const struct email_settings *s, struct send_job *job)
 {
     char *subject = NULL, *body = NULL, *qp = NULL, *h_subject = NULL, *to = NULL, *out = NULL;
+    char *display = NULL;      /* the recipient's name in To:, cut like the greeting's */
     char created[32], date[64];
     size_t outlen;
     time_t now = time(NULL);
@@ -119,9 +121,12 @@ static char *build_message(const struct email_settings *s, struct send_job *job)
     };
     if (template_render(CHANNEL_EMAIL, job->template, job->language, &vars, &subject, &body) == -1)
         goto out;
+    if (job->recipient_name &&
+        (display = utf8_cut(job->recipient_name, TEMPLATE_NAME_MAX)) == NULL)
+        goto out;
     if ((qp = mime_quoted_printable(body)) == NULL ||
         (h_subject = mime_header("Subject", subject)) == NULL ||
-        (to = mime_mailbox(job->recipient_name, job->email)) == NULL)
+        (to = mime_mailbox(display, job->email)) == NULL)
         goto out;
     mime_date(now, date, sizeof(date));
     FILE *f = open_memstream(&out, &outlen);
@@ -143,6 +148,7 @@ out:
     free(body);
     free(qp);
     free(h_subject);
+    free(display);
     free(to);
     return out;
 }

@@ -103,9 +103,11 @@ def test_an_email_step_with_link_false_says_log_in(pg, smtp, daemon):
 def test_a_megabyte_subject_is_cut_in_the_header_and_body(pg, smtp, daemon):
     start(daemon, config(pg, smtp))
     subject = "Aanslag " + "ú" * (1024 * 1024 // 2)
-    m = pg.add_message(pg.add_recipient("Jan", email="jan@example.nl"), subject=subject,
-                       sender="Belastingdienst " + "€" * 40000)
+    m = pg.add_message(pg.add_recipient("Jan " + "ĳ" * 300000, email="jan@example.nl"),
+                       subject=subject, sender="Belastingdienst " + "€" * 40000)
     mail = smtp.wait_messages(1)[0]
+    assert len(mail["To"].encode()) < 1000
+    assert "Jan ĳĳĳ" in str(email.header.make_header(email.header.decode_header(mail["To"])))
     raw_subject = mail["Subject"]
     assert len(raw_subject.encode()) < 2000
     text = subject_text(mail)
@@ -115,6 +117,8 @@ def test_a_megabyte_subject_is_cut_in_the_header_and_body(pg, smtp, daemon):
     body = mail.get_content()
     assert len(body) < 4000
     assert "Onderwerp: Aanslag úúú" in body
+    assert body.startswith("Beste Jan ĳĳĳ")
+    assert "ĳ…," in body.split("\n")[0]
     assert "https://mijn.overheid.nl/berichtenbox/1" in body
     sent(pg, m)
 
