@@ -18,6 +18,7 @@ struct step {
     int business_days;
     int retry_max;             /* retries after the first try */
     long retry_backoff;        /* seconds, doubled per retry */
+    int link;                  /* 1 link = true, -1 link = false, 0 unset: the channel's 'link' */
     int line;
 };
 
@@ -39,6 +40,7 @@ struct email_config {
     int batch;                 /* messages per SMTP session */
     long timeout;              /* seconds per SMTP session */
     char *username, *password;
+    int link;                  /* the message's link in the text (default true) */
 };
 
 struct sms_config {
@@ -50,6 +52,8 @@ struct sms_config {
     int max_in_flight;
     long timeout;
     char *dlr_base;            /* how Kannel reaches our /dlr; default http://<http.listen> */
+    int link;                  /* a link in the text (default false: "log in at MijnOverheid") */
+    int max_parts;             /* longest SMS in parts (default 1); names are cut to fit */
 };
 
 struct paper_config {
@@ -72,6 +76,7 @@ struct config {
     char *timezone;            /* NULL = the host's */
     char *inbox_url;           /* fallback link when a message has none */
     long lease;                /* seconds a claim holds an escalation unless renewed */
+    int allow_http_links;      /* messages' http: links may reach citizens (default: https only) */
     struct email_config email;
     struct sms_config sms;
     struct paper_config paper;

@@ -590,6 +590,7 @@ static void dispatch(struct engine *e, struct send_job *job, const char *read_at
     const struct step *st = &po->steps[job->step];
     job->hide_subject = po->hide_subject;
     job->template = strdup(st->template);
+    job->step_link = st->link;
     if (st->from_due && job->due_at == NO_TIME) {
         decide(e, job, STATE_ACTIVE, OUTCOME_SKIPPED,
                "message has no due date (step counts back from it)");

@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include "utf8.h"
 
 struct text {
     const char *name, *language;
@@ -16,47 +19,53 @@ struct text {
 #define NL_GREETING "Beste {name},\n\n"
 #define NL_CLOSING "\nLeest u het bericht, dan krijgt u hierover geen herinneringen meer.\n\n" \
                    "Met vriendelijke groet,\nMijnOverheid\n"
+#define NL_READ "\n[Lees het bericht hier:\n{link}|Log in op MijnOverheid om het bericht te lezen.]\n"
 #define EN_GREETING "Dear {name},\n\n"
 #define EN_CLOSING "\nOnce you have read the message you will not get further reminders about it.\n\n" \
                    "Kind regards,\nMijnOverheid\n"
+#define EN_READ "\n[Read the message here:\n{link}|Log in at MijnOverheid to read the message.]\n"
+#define NL_SMS_READ "[Lees het op {link}|Log in op MijnOverheid om het te lezen.]"
+#define EN_SMS_READ "[Read it at {link}|Log in at MijnOverheid to read it.]"
 
+/* "[...]" is left out when a placeholder in it has no value (an unknown date), "[A|B]" says B
+ * instead (no link: the step or channel says link = false) */
 static const struct text texts[] = {
     { "notice", "nl", CHANNEL_EMAIL, "Nieuw bericht van {sender}: {subject}",
       "Nieuw bericht van {sender} in uw Berichtenbox",
-      NL_GREETING "{sender} heeft u op {created} een bericht gestuurd in uw Berichtenbox van MijnOverheid.\n"
-      "Onderwerp: {subject}\n\nLees het bericht hier:\n{link}\n" NL_CLOSING },
+      NL_GREETING "{sender} heeft u[ op {created}] een bericht gestuurd in uw Berichtenbox van "
+      "MijnOverheid.\nOnderwerp: {subject}\n" NL_READ NL_CLOSING },
     { "reminder", "nl", CHANNEL_EMAIL, "Herinnering: bericht van {sender}: {subject}",
       "Herinnering: ongelezen bericht van {sender}",
-      NL_GREETING "U heeft een bericht van {sender} van {created} nog niet gelezen.\n"
-      "Onderwerp: {subject}\n\nLees het bericht hier:\n{link}\n" NL_CLOSING },
+      NL_GREETING "U heeft een bericht van {sender}[ van {created}] nog niet gelezen.\n"
+      "Onderwerp: {subject}\n" NL_READ NL_CLOSING },
     { "final", "nl", CHANNEL_EMAIL, "Laatste herinnering: bericht van {sender}: {subject}",
       "Laatste herinnering: ongelezen bericht van {sender}",
-      NL_GREETING "Het bericht van {sender} van {created} is nog steeds niet gelezen. Leest u het niet,\n"
-      "dan sturen wij het u per post.\nOnderwerp: {subject}\n\nLees het bericht hier:\n{link}\n" NL_CLOSING },
+      NL_GREETING "Het bericht van {sender}[ van {created}] is nog steeds niet gelezen. Leest u "
+      "het niet,\ndan sturen wij het u per post.\nOnderwerp: {subject}\n" NL_READ NL_CLOSING },
     { "notice", "en", CHANNEL_EMAIL, "New message from {sender}: {subject}",
       "New message from {sender} in your Berichtenbox",
-      EN_GREETING "{sender} sent you a message on {created} in your MijnOverheid Berichtenbox.\n"
-      "Subject: {subject}\n\nRead the message here:\n{link}\n" EN_CLOSING },
+      EN_GREETING "{sender} sent you a message[ on {created}] in your MijnOverheid Berichtenbox.\n"
+      "Subject: {subject}\n" EN_READ EN_CLOSING },
     { "reminder", "en", CHANNEL_EMAIL, "Reminder: message from {sender}: {subject}",
       "Reminder: unread message from {sender}",
-      EN_GREETING "You have not yet read the message {sender} sent you on {created}.\n"
-      "Subject: {subject}\n\nRead the message here:\n{link}\n" EN_CLOSING },
+      EN_GREETING "You have not yet read the message {sender} sent you[ on {created}].\n"
+      "Subject: {subject}\n" EN_READ EN_CLOSING },
     { "final", "en", CHANNEL_EMAIL, "Final reminder: message from {sender}: {subject}",
       "Final reminder: unread message from {sender}",
-      EN_GREETING "The message {sender} sent you on {created} is still unread. If you do not read it,\n"
-      "we will send it to you by post.\nSubject: {subject}\n\nRead the message here:\n{link}\n" EN_CLOSING },
+      EN_GREETING "The message {sender} sent you[ on {created}] is still unread. If you do not "
+      "read it,\nwe will send it to you by post.\nSubject: {subject}\n" EN_READ EN_CLOSING },
     { "notice", "nl", CHANNEL_SMS, NULL, NULL,
-      "MijnOverheid: u heeft een nieuw bericht van {sender}. Lees het op {link}" },
+      "MijnOverheid: u heeft een nieuw bericht van {sender}. " NL_SMS_READ },
     { "reminder", "nl", CHANNEL_SMS, NULL, NULL,
-      "MijnOverheid: u heeft een ongelezen bericht van {sender}. Lees het op {link}" },
+      "MijnOverheid: u heeft een ongelezen bericht van {sender}. " NL_SMS_READ },
     { "final", "nl", CHANNEL_SMS, NULL, NULL,
-      "MijnOverheid: laatste herinnering, ongelezen bericht van {sender}. Lees het op {link}" },
+      "MijnOverheid: laatste herinnering, ongelezen bericht van {sender}. " NL_SMS_READ },
     { "notice", "en", CHANNEL_SMS, NULL, NULL,
-      "MijnOverheid: you have a new message from {sender}. Read it at {link}" },
+      "MijnOverheid: you have a new message from {sender}. " EN_SMS_READ },
     { "reminder", "en", CHANNEL_SMS, NULL, NULL,
-      "MijnOverheid: you have an unread message from {sender}. Read it at {link}" },
+      "MijnOverheid: you have an unread message from {sender}. " EN_SMS_READ },
     { "final", "en", CHANNEL_SMS, NULL, NULL,
-      "MijnOverheid: final reminder, unread message from {sender}. Read it at {link}" },
+      "MijnOverheid: final reminder, unread message from {sender}. " EN_SMS_READ },
 };
 
 int template_exists(const char *name)
@@ -67,20 +76,44 @@ int template_exists(const char *name)
     return 0;
 }
 
-static const char *var_value(const struct template_vars *v, const char *key, size_t len)
+static const char *var_value(const struct template_vars *v, const char *key, size_t len,
+                             int *known)
 {
+    *known = 1;
 #define VAR(k, field) \
-    if (len == sizeof(k) - 1 && memcmp(key, k, len) == 0) return v->field ? v->field : "";
+    if (len == sizeof(k) - 1 && memcmp(key, k, len) == 0) return v->field;
     VAR("name", name)
     VAR("sender", sender)
     VAR("subject", subject)
     VAR("link", link)
     VAR("created", created)
 #undef VAR
+    *known = 0;
     return NULL;
 }
 
-char *template_expand(const char *format, const struct template_vars *vars)
+/* Expand the placeholders in [P, END) into F; *EMPTY is set when a known one had no value. */
+static void expand_span(FILE *f, const char *p, const char *end, const struct template_vars *vars,
+                        int *empty)
+{
+    for (; p < end; p++) {
+        const char *close, *val;
+        int known = 0;
+        if (*p == '{' && (close = memchr(p, '}', end - p)) != NULL &&
+            (val = var_value(vars, p + 1, close - p - 1, &known), known)) {
+            if (val == NULL || *val == '\0')
+                *empty = 1;
+            /* a value stays on its line: no line breaks or other controls from the data */
+            for (; val && *val; val++)
+                fputc((unsigned char)*val < 0x20 || *val == 0x7f ? ' ' : *val, f);
+            p = close;
+        } else
+            fputc(*p, f);
+    }
+}
+
+/* FORMAT without the lines that would show a hidden subject. */
+static char *drop_hidden_lines(const char *format, const struct template_vars *vars)
 {
     char *out = NULL;
     size_t outlen = 0;
@@ -91,23 +124,8 @@ char *template_expand(const char *format, const struct template_vars *vars)
     while (*format) {
         const char *line_end = strchr(format, '\n');
         size_t line_len = line_end ? (size_t)(line_end - format + 1) : strlen(format);
-        /* hidden subject: drop the whole line that would show it */
-        if (vars->subject == NULL && memmem(format, line_len, "{subject}", 9) != NULL) {
-            format += line_len;
-            continue;
-        }
-        for (const char *p = format; p < format + line_len; p++) {
-            const char *close;
-            const char *val = NULL;
-            if (*p == '{' && (close = memchr(p, '}', format + line_len - p)) != NULL &&
-                (val = var_value(vars, p + 1, close - p - 1)) != NULL) {
-                /* a value stays on its line: no line breaks or other controls from the data */
-                for (; *val; val++)
-                    fputc((unsigned char)*val < 0x20 || *val == 0x7f ? ' ' : *val, f);
-                p = close;
-            } else
-                fputc(*p, f);
-        }
+        if (vars->subject != NULL || memmem(format, line_len, "{subject}", 9) == NULL)
+            fwrite(format, 1, line_len, f);
         format += line_len;
     }
     if (fclose(f) != 0) {
@@ -115,6 +133,59 @@ char *template_expand(const char *format, const struct template_vars *vars)
         return NULL;
     }
     return out;
+}
+
+char *template_expand(const char *format, const struct template_vars *vars)
+{
+    char *out = NULL, *fmt = drop_hidden_lines(format, vars);
+    size_t outlen = 0;
+    FILE *f = fmt ? open_memstream(&out, &outlen) : NULL;
+    int ignored = 0;
+
+    if (f == NULL) {
+        free(fmt);
+        return NULL;
+    }
+    for (const char *p = fmt; *p;) {
+        const char *close = *p == '[' ? strchr(p, ']') : NULL;
+        if (close == NULL) {
+            size_t n = strcspn(p + 1, "[") + 1;     /* up to the next '[' */
+            expand_span(f, p, p + n, vars, &ignored);
+            p += n;
+            continue;
+        }
+        /* "[A|B]": A when every placeholder in it has a value, else B (or nothing) */
+        const char *bar = memchr(p, '|', close - p);
+        const char *a_end = bar ? bar : close;
+        char *a = NULL;
+        size_t alen = 0;
+        int empty = 0;
+        FILE *af = open_memstream(&a, &alen);
+        if (af == NULL)
+            goto fail;
+        expand_span(af, p + 1, a_end, vars, &empty);
+        if (fclose(af) != 0) {
+            free(a);
+            goto fail;
+        }
+        if (!empty)
+            fwrite(a, 1, alen, f);
+        else if (bar)
+            expand_span(f, bar + 1, close, vars, &ignored);
+        free(a);
+        p = close + 1;
+    }
+    free(fmt);
+    if (fclose(f) != 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
+fail:
+    free(fmt);
+    fclose(f);
+    free(out);
+    return NULL;
 }
 
 static const struct text *find_text(enum channel_id channel, const char *name, const char *language)
@@ -133,26 +204,69 @@ static const struct text *find_text(enum channel_id channel, const char *name, c
     return fallback;
 }
 
+/* Longest values (characters) per channel, so no sender or subject, however long in the
+ * database, can blow up a header, push the link out of a text or fill a page. */
+static const struct {
+    size_t name, sender, subject;
+} limits[CHANNEL_COUNT] = {
+    [CHANNEL_EMAIL] = { TEMPLATE_NAME_MAX, TEMPLATE_SENDER_MAX, TEMPLATE_SUBJECT_MAX },
+    [CHANNEL_SMS] = { TEMPLATE_SMS_NAME_MAX, TEMPLATE_SMS_SENDER_MAX, TEMPLATE_SUBJECT_MAX },
+    [CHANNEL_PAPER] = { TEMPLATE_NAME_MAX, TEMPLATE_SENDER_MAX, TEMPLATE_SUBJECT_MAX },
+};
+
 int template_render(enum channel_id channel, const char *name, const char *language,
                     const struct template_vars *vars, char **subject, char **body)
 {
     const struct text *t = find_text(channel, name, language);
+    struct template_vars cut = *vars;
+    char *c_name = NULL, *c_sender = NULL, *c_subject = NULL;
+    int rc = -1;
 
     *body = NULL;
     if (subject)
         *subject = NULL;
     if (t == NULL)
         return -1;
+    if ((vars->name && (cut.name = c_name = utf8_cut(vars->name, limits[channel].name)) == NULL) ||
+        (vars->sender &&
+         (cut.sender = c_sender = utf8_cut(vars->sender, limits[channel].sender)) == NULL) ||
+        (vars->subject &&
+         (cut.subject = c_subject = utf8_cut(vars->subject, limits[channel].subject)) == NULL))
+        goto out;
     if (subject && t->subject) {
-        *subject = template_expand(vars->subject ? t->subject : t->subject_hidden, vars);
+        *subject = template_expand(cut.subject ? t->subject : t->subject_hidden, &cut);
         if (*subject == NULL)
-            return -1;
+            goto out;
     }
-    if ((*body = template_expand(t->body, vars)) == NULL) {
+    if ((*body = template_expand(t->body, &cut)) == NULL) {
         if (subject) {
             free(*subject);
             *subject = NULL;
         }
+        goto out;
+    }
+    rc = 0;
+out:
+    free(c_name);
+    free(c_sender);
+    free(c_subject);
+    return rc;
+}
+
+int template_date(double t, char *out, size_t len)
+{
+    time_t tt;
+    struct tm tm;
+
+    if (len > 0)
+        out[0] = '\0';
+    /* NaN, +-infinity and the far past or future never reach a citizen as a date */
+    if (!(t >= TEMPLATE_DATE_MIN && t < TEMPLATE_DATE_MAX))
+        return -1;
+    tt = (time_t)t;
+    if (localtime_r(&tt, &tm) == NULL || strftime(out, len, "%d-%m-%Y", &tm) == 0) {
+        if (len > 0)
+            out[0] = '\0';
         return -1;
     }
     return 0;

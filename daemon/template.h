@@ -7,24 +7,43 @@
 
 #include "config.h"
 
+/* Longest values in characters; longer ones are cut with "…" (see template_render). */
+#define TEMPLATE_NAME_MAX 100
+#define TEMPLATE_SENDER_MAX 100
+#define TEMPLATE_SUBJECT_MAX 150
+#define TEMPLATE_SMS_NAME_MAX 40
+#define TEMPLATE_SMS_SENDER_MAX 60
+
+/* Dates outside [1990-01-01, 2200-01-01) are not printed (e.g. created_at = '-infinity') */
+#define TEMPLATE_DATE_MIN 631152000.0
+#define TEMPLATE_DATE_MAX 7258118400.0
+
 /* What a template may mention. Strings may be NULL (expanded as ""). */
 struct template_vars {
     const char *name;          /* recipient */
     const char *sender;
     const char *subject;       /* NULL when the policy hides it */
-    const char *link;
-    const char *created;       /* date the message arrived, local, e.g. "23-11-2026" */
+    const char *link;          /* NULL: no link in this text (link = false) */
+    const char *created;       /* date the message arrived, local, e.g. "23-11-2026"; NULL or
+                                * "" when unknown */
 };
 
 int template_exists(const char *name);
 
 /* Expand the subject line and body for CHANNEL into freshly malloc'd strings (caller frees).
+ * Name, sender and subject are first cut to the channel's limits on a character boundary.
  * Values are inserted as plain text on one line (control characters become spaces); escaping
  * for a medium is the caller's job. */
 int template_render(enum channel_id channel, const char *name, const char *language,
                     const struct template_vars *vars, char **subject, char **body);
 
-/* Expand "{key}" placeholders in FORMAT; unknown keys stay as they are. Exposed for tests. */
+/* Expand "{key}" placeholders in FORMAT; unknown keys stay as they are. "[A|B]" gives A when
+ * every placeholder in A has a value, else B; "[A]" gives A or nothing. A line that mentions
+ * {subject} is dropped when the subject is hidden (NULL). Exposed for tests. */
 char *template_expand(const char *format, const struct template_vars *vars);
+
+/* T (seconds since the epoch) as the local date "23-11-2026" in OUT. -1 and "" when T is not a
+ * sane date (NaN, infinite, before 1990 or from 2200 on): never print garbage to a citizen. */
+int template_date(double t, char *out, size_t len);
 
 #endif

@@ -24,6 +24,7 @@ struct send_job {
     char *policy;              /* frozen policy name */
     char *template;
     int hide_subject;
+    int step_link;             /* the step's 'link': 1 yes, -1 no, 0 the channel's setting */
     char *recipient_name, *email, *mobile, *postal_address, *language;
     char *sender, *kind, *subject, *link;
     double created_at, due_at;
@@ -35,6 +36,8 @@ struct send_job {
     char detail[512];          /* in words an auditor reads */
     char address[256];         /* where it went: e-mail address, number, spool file */
     char external_id[128];     /* Message-ID, SMS id, ... */
+    char notes[192];           /* what the text builder changed ("link replaced: not https"):
+                                * job_set_outcome appends it to the detail */
 
     struct timespec started;   /* for the latency histogram */
     void (*done)(struct send_job *job, void *arg);
@@ -64,7 +67,7 @@ struct channel_ops {
     void (*stop)(void *state);
 };
 
-/* Record an outcome on a job (printf-style detail). */
+/* Record an outcome on a job (printf-style detail, then "; " and the job's notes if any). */
 void job_set_outcome(struct send_job *job, enum outcome o, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void job_free(struct send_job *job);

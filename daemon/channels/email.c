@@ -12,9 +12,11 @@
 
 #include "channel.h"
 #include "daemon.h"
+#include "link.h"
 #include "log.h"
 #include "mime.h"
 #include "template.h"
+#include "utf8.h"
 #include "workers.h"
 
 /* What a session needs from the config, copied so a reload cannot pull it from under a worker.
@@ -26,6 +28,7 @@ struct email_settings {
     enum starttls_mode starttls;
     long timeout;
     int batch;
+    int link, allow_http_links;
 };
 
 struct email_state {
@@ -74,6 +77,8 @@ static struct email_settings *settings_new(const struct config *cfg)
     }
     s->timeout = cfg->email.timeout;
     s->batch = cfg->email.batch;
+    s->link = cfg->email.link;
+    s->allow_http_links = cfg->allow_http_links;
     if (mime_parse_mailbox(cfg->email.from, &display, &s->envelope_from) == -1 ||
         s->server == NULL || s->inbox_url == NULL) {
         log_err("email: 'from' must be an address like \"Name <noreply@example.nl>\"");
@@ -98,25 +103,30 @@ static struct email_settings *settings_new(const struct config *cfg)
 static char *build_message(const struct email_settings *s, struct send_job *job)
 {
     char *subject = NULL, *body = NULL, *qp = NULL, *h_subject = NULL, *to = NULL, *out = NULL;
-    char created[32] = "", date[64];
+    char *display = NULL;      /* the recipient's name in To:, cut like the greeting's */
+    char created[32], date[64];
     size_t outlen;
-    time_t created_t = (time_t)job->created_at, now = time(NULL);
-    struct tm tm;
+    time_t now = time(NULL);
+    int show_link = job->step_link ? job->step_link > 0 : s->link;
 
-    localtime_r(&created_t, &tm);
-    strftime(created, sizeof(created), "%d-%m-%Y", &tm);
+    template_date(job->created_at, created, sizeof(created));     /* "" if not a sane date */
     struct template_vars vars = {
         .name = job->recipient_name,
         .sender = job->sender,
         .subject = job->hide_subject ? NULL : job->subject,
-        .link = job->link && *job->link ? job->link : s->inbox_url,
+        .link = show_link ? link_for_citizen(job->link, s->inbox_url, s->allow_http_links,
+                                             job->notes, sizeof(job->notes))
+                          : NULL,
         .created = created,
     };
     if (template_render(CHANNEL_EMAIL, job->template, job->language, &vars, &subject, &body) == -1)
         goto out;
+    if (job->recipient_name &&
+        (display = utf8_cut(job->recipient_name, TEMPLATE_NAME_MAX)) == NULL)
+        goto out;
     if ((qp = mime_quoted_printable(body)) == NULL ||
         (h_subject = mime_header("Subject", subject)) == NULL ||
-        (to = mime_mailbox(job->recipient_name, job->email)) == NULL)
+        (to = mime_mailbox(display, job->email)) == NULL)
         goto out;
     mime_date(now, date, sizeof(date));
     FILE *f = open_memstream(&out, &outlen);
@@ -138,6 +148,7 @@ out:
     free(body);
     free(qp);
     free(h_subject);
+    free(display);
     free(to);
     return out;
 }

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 void job_set_outcome(struct send_job *job, enum outcome o, const char *fmt, ...)
 {
@@ -13,6 +14,10 @@ void job_set_outcome(struct send_job *job, enum outcome o, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(job->detail, sizeof(job->detail), fmt, ap);
     va_end(ap);
+    if (job->notes[0]) {
+        size_t used = strlen(job->detail);
+        snprintf(job->detail + used, sizeof(job->detail) - used, "; %s", job->notes);
+    }
 }
 
 void job_free(struct send_job *job)

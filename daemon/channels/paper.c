@@ -23,6 +23,7 @@
 #include "db.h"
 #include "ledger.h"
 #include "letter.h"
+#include "link.h"
 #include "log.h"
 #include "metrics.h"
 #include "paper_sql.h"
@@ -328,7 +329,8 @@ static void paper_send(void *state, struct send_job *job)
     w->job = job;
     w->date = time(NULL);
     /* copied here: a reload may free the config while the worker renders */
-    w->link = strdup(job->link && *job->link ? job->link : cfg->inbox_url);
+    w->link = strdup(link_for_citizen(job->link, cfg->inbox_url, cfg->allow_http_links,
+                                      job->notes, sizeof(job->notes)));
     /* copied: a reload may free the config while the worker renders */
     if (cfg->paper.sender_address)
         w->return_address = strdup(cfg->paper.sender_address);

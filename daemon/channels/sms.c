@@ -28,6 +28,7 @@
 #include "engine.h"
 #include "http.h"
 #include "ledger.h"
+#include "link.h"
 #include "log.h"
 #include "metrics.h"
 #include "sms_text.h"
@@ -48,6 +49,7 @@ struct sms_settings {
     char *username, *password, *sender, *country, *dlr_base, *inbox_url;
     int max_in_flight;
     long timeout;
+    int link, max_parts, allow_http_links;
 };
 
 /* A keep-alive connection to the gateway, made for one settings generation. */
@@ -163,6 +165,9 @@ static struct sms_settings *settings_new(const struct config *cfg)
     s->refs = 1;
     s->max_in_flight = cfg->sms.max_in_flight > 0 ? cfg->sms.max_in_flight : 1;
     s->timeout = cfg->sms.timeout > 0 ? cfg->sms.timeout : 30;
+    s->link = cfg->sms.link;
+    s->max_parts = cfg->sms.max_parts > 0 ? cfg->sms.max_parts : 1;
+    s->allow_http_links = cfg->allow_http_links;
     s->username = strdup(cfg->sms.username);
     s->password = strdup(cfg->sms.password);
     s->sender = strdup(cfg->sms.sender);
@@ -290,8 +295,9 @@ static void judge(struct sms_send *s)
                         transport_error(s->error));
         return;
     }
-    job->outcome = sms_judge_reply(s->code, s->reply, s->replylen, job->detail,
-                                   sizeof(job->detail));
+    char detail[sizeof(job->detail)];
+    enum outcome o = sms_judge_reply(s->code, s->reply, s->replylen, detail, sizeof(detail));
+    job_set_outcome(job, o, "%s", detail);      /* with the job's notes */
 }
 
 static int new_token(char *out)
@@ -322,27 +328,34 @@ static char *request_uri(const struct sms_settings *set, const struct send_job *
     return uri;
 }
 
-static char *render_text(const struct sms_settings *set, const struct send_job *job)
+/* The text for JOB into *TEXT (see sms_compose for the return value and ERR). What was changed
+ * on the way (a replaced link, a shortened sender) goes into the job's notes. */
+static int render_text(const struct sms_settings *set, struct send_job *job, char **text,
+                       char *err, size_t errlen)
 {
-    char created[32] = "", *body = NULL;
-    time_t t = (time_t)job->created_at;
-    struct tm tm;
+    char created[32], link_note[96], fit_note[128];
+    int show_link = job->step_link ? job->step_link > 0 : set->link;
 
-    localtime_r(&t, &tm);
-    strftime(created, sizeof(created), "%d-%m-%Y", &tm);
+    template_date(job->created_at, created, sizeof(created));     /* "" if not a sane date */
     /* no subject: an SMS is read on lock screens */
-    struct template_vars vars = {
+    struct sms_compose c = {
+        .template = job->template ? job->template : "notice",
+        .language = job->language,
         .name = job->recipient_name,
         .sender = job->sender,
-        .link = job->link && *job->link ? job->link : set->inbox_url,
         .created = created,
+        .link = show_link ? link_for_citizen(job->link, set->inbox_url, set->allow_http_links,
+                                             link_note, sizeof(link_note))
+                          : NULL,
+        .fallback_link = set->inbox_url,
+        .max_parts = set->max_parts,
     };
-    if (template_render(CHANNEL_SMS, job->template ? job->template : "notice", job->language,
-                        &vars, NULL, &body) == -1)
-        return NULL;
-    for (size_t n = strlen(body); n > 0 && (body[n - 1] == '\n' || body[n - 1] == ' '); n--)
-        body[n - 1] = '\0';
-    return body;
+    if (!show_link)
+        link_note[0] = '\0';
+    int rc = sms_compose(&c, text, fit_note, sizeof(fit_note), err, errlen);
+    snprintf(job->notes, sizeof(job->notes), "%s%s%s", link_note,
+             link_note[0] && fit_note[0] ? "; " : "", fit_note);
+    return rc;
 }
 
 /* Start JOB's request; on failure the job is finished at once with a temporary failure. */
@@ -362,8 +375,15 @@ static void start_send(struct sms_state *st, struct send_job *job)
         job_set_outcome(job, OUTCOME_TEMPORARY_FAILURE, "no random bytes for the SMS token");
         goto fail;
     }
-    if ((text = render_text(st->settings, job)) == NULL ||
-        (uri = request_uri(st->settings, job, text, s->token)) == NULL ||
+    char why[160];
+    int rc = render_text(st->settings, job, &text, why, sizeof(why));
+    if (rc != 0) {
+        /* a text that cannot fit sms.max_parts never will: the next step takes over */
+        job_set_outcome(job, rc == -1 ? OUTCOME_PERMANENT_FAILURE : OUTCOME_TEMPORARY_FAILURE,
+                        "%s", why);
+        goto fail;
+    }
+    if ((uri = request_uri(st->settings, job, text, s->token)) == NULL ||
         (s->conn = conn_get(st)) == NULL || (req = evhttp_request_new(req_done, s)) == NULL) {
         job_set_outcome(job, OUTCOME_TEMPORARY_FAILURE, "could not build the SMS request");
         goto fail;

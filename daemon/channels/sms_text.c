@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "template.h"
+#include "utf8.h"
+
 /* ---- numbers ---- */
 
 /* Keep the digits of IN (after an optional leading '+'), dropping the usual separators and a
@@ -40,6 +43,59 @@ static int collect_digits(const char *in, int *plus, char *digits, size_t cap, c
     }
     digits[n] = '\0';
     return (int)n;
+}
+
+/* Mobile numbers of the countries whose citizens we text most, by ITU-T E.164 national
+ * numbering plans: country code, the prefixes of mobile numbers (space-separated), and the
+ * length of the national significant number. A number in one of these countries that breaks its
+ * rule is a typo (or not a mobile) and is never texted; other countries get E.164's general
+ * limits only. */
+#define RULE(cc, prefixes, min, max, what) \
+    { cc, prefixes, min, max, { "not " what, "too short for " what, "too long for " what } }
+static const struct mobile_rule {
+    const char *cc, *prefixes;
+    size_t min_nsn, max_nsn;
+    const char *why[3];        /* wrong prefix, too short, too long */
+} mobile_rules[] = {
+    RULE("31", "6", 9, 9, "a Dutch mobile number (+31 6 and 8 digits)"),
+    RULE("32", "4", 9, 9, "a Belgian mobile number (+32 4 and 8 digits)"),
+    RULE("33", "6 7", 9, 9, "a French mobile number (+33 6 or 7 and 8 digits)"),
+    RULE("34", "6 7", 9, 9, "a Spanish mobile number (+34 6 or 7 and 8 digits)"),
+    RULE("352", "6", 9, 9, "a Luxembourg mobile number (+352 6 and 8 digits)"),
+    RULE("44", "7", 10, 10, "a UK mobile number (+44 7 and 9 digits)"),
+    RULE("49", "15 16 17", 10, 11, "a German mobile number (+49 15, 16 or 17 and 7 to 9 digits)"),
+};
+#undef RULE
+
+static int prefix_listed(const char *nsn, const char *prefixes)
+{
+    for (const char *p = prefixes; *p;) {
+        size_t n = strcspn(p, " ");
+        if (strncmp(nsn, p, n) == 0)
+            return 1;
+        p += n + (p[n] == ' ');
+    }
+    return 0;
+}
+
+/* FULL: country code and number, digits only. */
+static int mobile_rule_check(const char *full, const char **reason)
+{
+    for (size_t i = 0; i < sizeof(mobile_rules) / sizeof(mobile_rules[0]); i++) {
+        const struct mobile_rule *r = &mobile_rules[i];
+        size_t cclen = strlen(r->cc);
+        if (strncmp(full, r->cc, cclen) != 0)
+            continue;
+        const char *nsn = full + cclen;
+        size_t len = strlen(nsn);
+        int k = !prefix_listed(nsn, r->prefixes) ? 0 : len < r->min_nsn ? 1
+                : len > r->max_nsn ? 2 : -1;
+        if (k == -1)
+            return 0;
+        *reason = r->why[k];
+        return -1;
+    }
+    return 0;
 }
 
 int sms_number_e164(const char *in, const char *default_country, char *out, size_t outlen,
@@ -77,6 +133,8 @@ int sms_number_e164(const char *in, const char *default_country, char *out, size
         *reason = "has no valid country code";
         return -1;
     }
+    if (mobile_rule_check(full, reason) == -1)
+        return -1;
     if (strlen(full) > E164_MAX_DIGITS) {
         *reason = "too long (E.164 allows at most 15 digits)";
         return -1;
@@ -94,37 +152,6 @@ int sms_number_e164(const char *in, const char *default_country, char *out, size
 }
 
 /* ---- text ---- */
-
-/* Next code point of UTF-8 S, advancing *S; -1 on a malformed sequence. */
-static long utf8_next(const unsigned char **s)
-{
-    const unsigned char *p = *s;
-    long cp;
-    int extra;
-
-    if (p[0] < 0x80) {
-        *s = p + 1;
-        return p[0];
-    }
-    if ((p[0] & 0xE0) == 0xC0) {
-        cp = p[0] & 0x1F;
-        extra = 1;
-    } else if ((p[0] & 0xF0) == 0xE0) {
-        cp = p[0] & 0x0F;
-        extra = 2;
-    } else if ((p[0] & 0xF8) == 0xF0) {
-        cp = p[0] & 0x07;
-        extra = 3;
-    } else
-        return -1;
-    for (int i = 1; i <= extra; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return -1;
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    *s = p + extra + 1;
-    return cp;
-}
 
 /* GSM 03.38 beyond ASCII: the basic table's Latin-1 and Greek letters, and the extension's €. */
 static const long gsm_non_ascii[] = {
@@ -146,14 +173,121 @@ static int gsm_has(long cp)
 
 int sms_text_is_gsm7(const char *text)
 {
-    const unsigned char *p = (const unsigned char *)text;
-
-    while (*p) {
-        long cp = utf8_next(&p);
-        if (cp < 0 || !gsm_has(cp))
+    while (*text)
+        if (!gsm_has(utf8_next(&text)))
             return 0;
-    }
     return 1;
+}
+
+/* Latin Extended-A (U+0100..U+017F) by its base letter; '?' marks the few spelled out below. */
+static const char latin_ext_a[] =
+    "AaAaAaCcCcCcCcDdDdEeEeEeEeEeGgGgGgGgHhHhIiIiIiIiIi??JjKkkLlLlLlLlLlNnNnNn?NnOoOoOo??RrRrRr"
+    "SsSsSsSsTtTtTtUuUuUuUuUuUuWwYyYZzZzZzs";
+
+/* Latin-1 letters outside GSM (U+00C0..U+00FF), the GSM ones as themselves (marked '*') */
+static const char *const latin1_letters[64] = {
+    "A", "A", "A", "A", "*", "*", "*", "*", "E", "*", "E", "E", "I", "I", "I", "I",
+    "D", "*", "O", "O", "O", "O", "*", "x", "*", "U", "U", "U", "*", "Y", "TH", "*",
+    "*", "a", "a", "a", "*", "*", "*", "c", "*", "*", "e", "e", "*", "i", "i", "i",
+    "d", "*", "*", "o", "o", "o", "*", "/", "*", "*", "u", "u", "*", "y", "th", "y",
+};
+
+static const struct {
+    long cp;
+    const char *ascii;
+} translit[] = {
+    { '\t', " " }, { '`', "'" }, { 0xA0, " " }, { 0xA2, "c" }, { 0xA6, "|" }, { 0xA8, "\"" },
+    { 0xA9, "(c)" }, { 0xAA, "a" }, { 0xAB, "\"" }, { 0xAC, "-" }, { 0xAD, "" }, { 0xAE, "(R)" },
+    { 0xAF, "-" }, { 0xB0, "o" }, { 0xB1, "+/-" }, { 0xB2, "2" }, { 0xB3, "3" }, { 0xB4, "'" },
+    { 0xB5, "u" }, { 0xB7, "." }, { 0xB8, "," }, { 0xB9, "1" }, { 0xBA, "o" }, { 0xBB, "\"" },
+    { 0xBC, "1/4" }, { 0xBD, "1/2" }, { 0xBE, "3/4" },
+    { 0x132, "IJ" }, { 0x133, "ij" }, { 0x149, "'n" }, { 0x152, "OE" }, { 0x153, "oe" },
+    { 0x218, "S" }, { 0x219, "s" }, { 0x21A, "T" }, { 0x21B, "t" },
+    { 0x2002, " " }, { 0x2003, " " }, { 0x2009, " " }, { 0x200A, " " }, { 0x200B, "" },
+    { 0x2010, "-" }, { 0x2011, "-" }, { 0x2012, "-" }, { 0x2013, "-" }, { 0x2014, "-" },
+    { 0x2015, "-" }, { 0x2018, "'" }, { 0x2019, "'" }, { 0x201A, "'" }, { 0x201B, "'" },
+    { 0x201C, "\"" }, { 0x201D, "\"" }, { 0x201E, "\"" }, { 0x201F, "\"" }, { 0x2022, "-" },
+    { 0x2026, "..." }, { 0x2039, "'" }, { 0x203A, "'" }, { 0x202F, " " }, { 0x20AC, "EUR" },
+    { 0x2122, "TM" }, { 0xFB01, "fi" }, { 0xFB02, "fl" }, { 0xFEFF, "" },
+};
+
+/* What to write for CP in a GSM-7 text, or NULL when nothing fits. */
+static const char *gsm_spelling(long cp, char own[5])
+{
+    if (cp == 0x20AC)
+        return "EUR";           /* the extension table's euro sign is lost on some phones */
+    if (gsm_has(cp)) {
+        /* the character itself, as UTF-8 */
+        const char *start = own;
+        if (cp < 0x80)
+            *own++ = (char)cp;
+        else if (cp < 0x800) {
+            *own++ = (char)(0xC0 | cp >> 6);
+            *own++ = (char)(0x80 | (cp & 0x3F));
+        } else {
+            *own++ = (char)(0xE0 | cp >> 12);
+            *own++ = (char)(0x80 | (cp >> 6 & 0x3F));
+            *own++ = (char)(0x80 | (cp & 0x3F));
+        }
+        *own = '\0';
+        return start;
+    }
+    if (cp >= 0x300 && cp <= 0x36F)
+        return "";              /* a combining accent: the letter before it stays */
+    if (cp >= 0xC0 && cp <= 0xFF && latin1_letters[cp - 0xC0][0] != '*')
+        return latin1_letters[cp - 0xC0];
+    if (cp >= 0x100 && cp <= 0x17F && latin_ext_a[cp - 0x100] != '?') {
+        own[0] = latin_ext_a[cp - 0x100];
+        own[1] = '\0';
+        return own;
+    }
+    for (size_t i = 0; i < sizeof(translit) / sizeof(translit[0]); i++)
+        if (translit[i].cp == cp)
+            return translit[i].ascii;
+    return NULL;
+}
+
+char *sms_text_gsm7(const char *text)
+{
+    char *out = NULL, own[5];
+    size_t outlen = 0;
+    FILE *f = open_memstream(&out, &outlen);
+    int complete = 1;
+
+    if (f == NULL)
+        return NULL;
+    while (*text && complete) {
+        const char *spelled = gsm_spelling(utf8_next(&text), own);
+        if (spelled == NULL)
+            complete = 0;
+        else
+            fputs(spelled, f);
+    }
+    if (fclose(f) != 0 || !complete) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* GSM 03.38 characters that take an escape and a septet of the extension table */
+static int gsm_extended(long cp)
+{
+    return cp == 0x20AC || cp == '\f' || (cp < 0x80 && strchr("^{}\\[~]|", (int)cp) != NULL);
+}
+
+int sms_text_parts(const char *text)
+{
+    size_t units = 0;
+    int gsm = sms_text_is_gsm7(text);
+
+    for (const char *p = text; *p;) {
+        long cp = utf8_next(&p);
+        /* septets in GSM-7; UTF-16 code units in UCS-2 */
+        units += gsm ? 1 + gsm_extended(cp) : 1 + (cp > 0xFFFF);
+    }
+    size_t single = gsm ? 160 : 70, part = gsm ? 153 : 67;
+    return units <= single ? 1 : (int)((units + part - 1) / part);
 }
 
 /* ---- URLs ---- */
@@ -465,4 +599,106 @@ int sms_dlr_outcome(int type, enum outcome *outcome, const char **detail)
         *detail = type == 4 ? "buffered by the SMSC (DLR 4)" : "unknown report type";
         return 0;
     }
+}
+
+/* ---- the text of a notice ---- */
+
+/* Render C with name and sender cut to at most K characters; GSM-7 when it can be. */
+static char *compose_once(const struct sms_compose *c, const char *link, size_t k)
+{
+    char *name = c->name ? utf8_cut(c->name, k) : NULL;
+    char *sender = c->sender ? utf8_cut(c->sender, k) : NULL;
+    char *body = NULL, *gsm = NULL;
+    struct template_vars vars = { .name = name, .sender = sender, .link = link,
+                                  .created = c->created };
+
+    if ((c->name && name == NULL) || (c->sender && sender == NULL) ||
+        template_render(CHANNEL_SMS, c->template, c->language, &vars, NULL, &body) == -1)
+        goto out;
+    for (size_t n = strlen(body); n > 0 && (body[n - 1] == '\n' || body[n - 1] == ' '); n--)
+        body[n - 1] = '\0';
+    /* characters GSM-7 lacks are spelled with ones it has; where one cannot be (a name in
+     * another script), the text stays as it is and goes as UCS-2 */
+    if ((gsm = sms_text_gsm7(body)) != NULL && sms_text_is_gsm7(gsm)) {
+        free(body);
+        body = gsm;
+    } else
+        free(gsm);
+out:
+    free(name);
+    free(sender);
+    return body;
+}
+
+/* The longest cut K in [SMS_NAME_MIN, HI] whose text fits, by bisection (parts grow with K).
+ * Shorter than that a sender says nothing: better a clear failure and the next step. */
+static char *compose_fitting(const struct sms_compose *c, const char *link, size_t hi)
+{
+    char *best = NULL;
+    size_t lo = SMS_NAME_MIN;
+
+    while (lo <= hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        char *text = compose_once(c, link, mid);
+        if (text == NULL)
+            break;
+        if (sms_text_parts(text) <= c->max_parts) {
+            free(best);
+            best = text;
+            lo = mid + 1;
+        } else {
+            free(text);
+            hi = mid - 1;
+        }
+    }
+    return best;
+}
+
+int sms_compose(const struct sms_compose *c, char **out, char *note, size_t notelen, char *err,
+                size_t errlen)
+{
+    size_t longest = 0;
+    char *text;
+    const char *link = c->link;
+
+    *out = NULL;
+    note[0] = err[0] = '\0';
+    if (c->name)
+        longest = utf8_chars(c->name);
+    if (c->sender && utf8_chars(c->sender) > longest)
+        longest = utf8_chars(c->sender);
+    if (longest > TEMPLATE_SMS_SENDER_MAX)
+        longest = TEMPLATE_SMS_SENDER_MAX;
+    for (int round = 0; round < 2; round++) {
+        if ((text = compose_once(c, link, longest)) == NULL)
+            goto nomem;
+        if (sms_text_parts(text) <= c->max_parts) {
+            *out = text;
+            return 0;
+        }
+        free(text);
+        /* never the fixed sentence: only name and sender get shorter */
+        if ((text = compose_fitting(c, link, longest)) != NULL) {
+            size_t used = strlen(note);
+            snprintf(note + used, notelen - used, "%ssender and name shortened to fit "
+                     "sms.max_parts = %d", used ? "; " : "", c->max_parts);
+            *out = text;
+            return 0;
+        }
+        /* a message's own long link may not fit at all: the inbox's does */
+        if (link == NULL || c->fallback_link == NULL || strcmp(link, c->fallback_link) == 0)
+            break;
+        link = c->fallback_link;
+        snprintf(note, notelen, "link replaced: too long for sms.max_parts = %d", c->max_parts);
+    }
+    if ((text = compose_once(c, link, SMS_NAME_MIN)) == NULL)
+        goto nomem;
+    snprintf(err, errlen, "the text needs %d parts even with the sender cut short; "
+             "sms.max_parts is %d",
+             sms_text_parts(text), c->max_parts);
+    free(text);
+    return -1;
+nomem:
+    snprintf(err, errlen, "could not build the SMS text");
+    return -2;
 }

@@ -1,5 +1,5 @@
-/* Pure helpers of the SMS channel: mobile numbers to E.164, the Kannel sendsms request, its
- * reply, and delivery-report callbacks. No I/O, so every rule here is unit-tested. */
+/* Pure helpers of the SMS channel: mobile numbers to E.164, the text of a notice (GSM-7,
+ * parts), the Kannel sendsms request, its reply, and delivery-report callbacks. No I/O, so every rule here is unit-tested. */
 #ifndef HERINNERD_SMS_TEXT_H
 #define HERINNERD_SMS_TEXT_H
 
@@ -17,13 +17,42 @@
 /* Normalise a mobile number to E.164 ("+31612345678"). Accepted: "+<cc>...", "00<cc>...", a
  * national "0..." (DEFAULT_COUNTRY's calling code is put in front), and bare digits that already
  * start with DEFAULT_COUNTRY. Spaces, '-', '.', '/', '(' ')' and a "(0)" after the country code
- * are dropped. Returns 0, or -1 with *REASON a short phrase an auditor reads. */
+ * are dropped. Numbers of countries with a known mobile plan (NL: +31 6 and 8 digits; BE, FR,
+ * ES, LU, UK, DE) must follow it; others E.164's limits. Returns 0, or -1 with *REASON a short
+ * phrase an auditor reads ("too short for a Dutch mobile number (+31 6 and 8 digits)"). */
 int sms_number_e164(const char *in, const char *default_country, char *out, size_t outlen,
                     const char **reason);
 
 /* 1 if every character of the UTF-8 TEXT is in the GSM 03.38 alphabet (basic or extension
  * table): then the SMS goes as 7-bit text (160 characters); else as UCS-2 (70). */
 int sms_text_is_gsm7(const char *text);
+
+/* TEXT with every character GSM 03.38 lacks spelled with ones it has: "ú" -> "u",
+ * "ĳ" -> "ij", "€" -> "EUR", "’" -> "'", "…" -> "...". NULL when a character has no such
+ * spelling (another script) or without memory. Malloc'd. */
+char *sms_text_gsm7(const char *text);
+
+/* How many SMS parts TEXT takes: GSM-7 160 septets in one, 153 per part of a longer one
+ * (extension characters such as '[' take two); UCS-2 70 and 67 UTF-16 units. */
+int sms_text_parts(const char *text);
+
+#define SMS_NAME_MIN 10      /* characters a sender or name keeps at least when cut to fit */
+
+/* What an SMS notice is made of. */
+struct sms_compose {
+    const char *template, *language;
+    const char *name, *sender, *created;
+    const char *link;           /* NULL: no link in the text (link = false) */
+    const char *fallback_link;  /* the inbox URL, used when LINK alone would not fit */
+    int max_parts;              /* sms.max_parts */
+};
+
+/* The text of an SMS notice into *TEXT (malloc'd): the template rendered, in GSM-7 wherever
+ * transliteration allows, within MAX_PARTS parts by cutting name and sender (never the fixed
+ * sentence), then by using the fallback link. NOTE gets "" or what was changed, for the
+ * attempt's detail. Returns 0; -1 with ERR when even that does not fit; -2 without memory. */
+int sms_compose(const struct sms_compose *c, char **text, char *note, size_t notelen, char *err,
+                size_t errlen);
 
 /* Percent-encode S for a query component: everything but RFC 3986 unreserved characters.
  * Returns a malloc'd string or NULL. */

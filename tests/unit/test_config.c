@@ -224,6 +224,64 @@ static void exact_kind_beats_wildcard(void **state)
     config_free(cfg);
 }
 
+#define SMS_GROUP(extra) \
+    "sms: { url = \"http://127.0.0.1:13013/\"; username = \"u\"; password = \"p\";\n" \
+    "       sender = \"Overheid\"; " extra " };\nhttp: { listen = \"127.0.0.1:9187\"; };\n"
+
+static void text_keys_default_and_load(void **state)
+{
+    char err[1024];
+    (void)state;
+    struct config *cfg = load_text(GOOD_HEAD SMS_GROUP("")
+        ONE_POLICY("{ channel = \"email\"; after = \"0s\"; },\n"
+                   "{ channel = \"sms\"; after = \"1d\"; }"), err, sizeof(err));
+    if (cfg == NULL)
+        fail_msg("%s", err);
+    assert_int_equal(cfg->allow_http_links, 0);
+    assert_int_equal(cfg->email.link, 1);
+    assert_int_equal(cfg->sms.link, 0);          /* SMS says "log in" unless told */
+    assert_int_equal(cfg->sms.max_parts, 1);
+    assert_int_equal(cfg->policies[0].steps[0].link, 0);
+    config_free(cfg);
+
+    cfg = load_text("allow_http_links = true;\n"
+        "database: { conninfo = \"dbname=inbox\"; };\n"
+        "email: { server = \"127.0.0.1:25\"; from = \"MijnOverheid <noreply@example.nl>\"; link = false; };\n"
+        SMS_GROUP("link = true; max_parts = 3;")
+        ONE_POLICY("{ channel = \"email\"; after = \"0s\"; link = true; },\n"
+                   "{ channel = \"sms\"; after = \"1d\"; link = false; }"), err, sizeof(err));
+    if (cfg == NULL)
+        fail_msg("%s", err);
+    assert_int_equal(cfg->allow_http_links, 1);
+    assert_int_equal(cfg->email.link, 0);
+    assert_int_equal(cfg->sms.link, 1);
+    assert_int_equal(cfg->sms.max_parts, 3);
+    assert_int_equal(cfg->policies[0].steps[0].link, 1);
+    assert_int_equal(cfg->policies[0].steps[1].link, -1);
+    config_free(cfg);
+}
+
+static void bad_text_keys(void **state)
+{
+    (void)state;
+    expect_error("allow_http_links = \"yes\";\n" GOOD_HEAD
+                 ONE_POLICY("{ channel = \"email\"; after = \"0s\"; }"),
+                 1, "'allow_http_links' must be true or false");
+    expect_error(GOOD_HEAD SMS_GROUP("max_parts = 0;")
+                 ONE_POLICY("{ channel = \"sms\"; after = \"0s\"; }"),
+                 4, "'max_parts' must be between 1 and 10");
+    expect_error(GOOD_HEAD SMS_GROUP("max_parts = 11;")
+                 ONE_POLICY("{ channel = \"sms\"; after = \"0s\"; }"),
+                 4, "'max_parts' must be between 1 and 10");
+    expect_error(GOOD_HEAD SMS_GROUP("link = 1;")
+                 ONE_POLICY("{ channel = \"sms\"; after = \"0s\"; }"),
+                 4, "'link' must be true or false");
+    expect_error(GOOD_HEAD ONE_POLICY("{ channel = \"email\"; after = \"0s\"; link = \"no\"; }"),
+                 5, "'link' must be true or false");
+    expect_error(GOOD_HEAD ONE_POLICY("{ channel = \"null\"; after = \"0s\"; link = false; }"),
+                 5, "'link' applies to email and sms steps");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -245,6 +303,8 @@ int main(void)
         cmocka_unit_test(duplicate_policy),
         cmocka_unit_test(unknown_time_zone),
         cmocka_unit_test(exact_kind_beats_wildcard),
+        cmocka_unit_test(text_keys_default_and_load),
+        cmocka_unit_test(bad_text_keys),
     };
     return cmocka_run_group_tests_name("config", tests, setup, teardown);
 }

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,7 +44,7 @@ static void numbers_normalise_to_e164(void **state)
     assert_number("06 12 34 56 78", "31", "+31612345678");
     assert_number(" +31 (0)6 1234.5678 ", "31", "+31612345678");
     assert_number("31612345678", "31", "+31612345678");       /* code without '+' */
-    assert_number("0612345678", "32", "+32612345678");         /* another default country */
+    assert_number("0471 12 34 56", "32", "+32471123456");      /* another default country */
     assert_number("+49 151 12345678", "31", "+4915112345678"); /* foreign, written fully */
     assert_number("(06) 12345678", "31", "+31612345678");
     assert_number("+123456789012345", "31", "+123456789012345"); /* 15 digits: the maximum */
@@ -290,11 +291,173 @@ static void dlr_types_map_to_outcomes(void **state)
     assert_non_null(strstr(detail, "(DLR 4)"));
 }
 
+static void mobile_plans_of_known_countries(void **state)
+{
+    (void)state;
+    /* 06-1234 once became +3161234 and was sent */
+    assert_refused("06-1234", "31", "too short for a Dutch mobile number (+31 6 and 8 digits)");
+    assert_refused("+31 6 1234 567", "31", "too short for a Dutch mobile number");
+    assert_refused("+31 6 1234 567 89", "31", "too long for a Dutch mobile number");
+    assert_refused("020-1234567", "31", "not a Dutch mobile number");      /* a landline */
+    assert_refused("+31 97 1234 5678", "31", "not a Dutch mobile number");
+    assert_refused("0612345678", "32", "not a Belgian mobile number");
+    assert_refused("+44 20 7946 0000", "31", "not a UK mobile number");
+    assert_refused("+49 30 1234567", "31", "not a German mobile number");
+    assert_refused("+49 151 123", "31", "too short for a German mobile number");
+    assert_number("+44 7700 900123", "31", "+447700900123");
+    assert_number("+33 6 12 34 56 78", "31", "+33612345678");
+    assert_number("+352 621 123 456", "31", "+352621123456");
+    assert_number("+49 170 1234567", "31", "+491701234567");
+    assert_number("+1 202 555 0143", "31", "+12025550143");            /* no plan: E.164 */
+}
+
+/* ---- the text of a notice ---- */
+
+static void transliteration_keeps_gsm7(void **state)
+{
+    char *t;
+    (void)state;
+    t = sms_text_gsm7("Gemeente S\xC3\xBA" "dwest-Frysl\xC3\xA2n");
+    assert_string_equal(t, "Gemeente Sudwest-Fryslan");
+    free(t);
+    t = sms_text_gsm7("\xC4\xB2sselmonde \xC4\xB3s \xE2\x82\xAC" "5 \xE2\x80\x9C" "a\xE2\x80\x9D "
+                      "\xE2\x80\x98" "b\xE2\x80\x99 c\xE2\x80\xA6 \xC5\x81\xC3\xB3" "d\xC5\xBA "
+                      "Zo\xC3\xAB " "e\xCC\x81 \xC3\xA9\xC3\xA8\xC3\xBC\xC3\x84\xC3\x9F");
+    assert_string_equal(t, "IJsselmonde ijs EUR5 \"a\" 'b' c... Lodz Zoe e "
+                           "\xC3\xA9\xC3\xA8\xC3\xBC\xC3\x84\xC3\x9F");     /* GSM's own stay */
+    assert_true(sms_text_is_gsm7(t));
+    free(t);
+    assert_null(sms_text_gsm7("\xD0\x9C\xD0\xB0\xD1\x80\xD0\xB8\xD1\x8F"));   /* Cyrillic */
+}
+
+static void parts_are_counted_like_the_smsc(void **state)
+{
+    char buf[400];
+    (void)state;
+    memset(buf, 'a', 160);
+    buf[160] = '\0';
+    assert_int_equal(sms_text_parts(buf), 1);
+    buf[159] = '[';             /* an extension character takes two septets */
+    assert_int_equal(sms_text_parts(buf), 2);
+    memset(buf, 'a', 306);
+    buf[306] = '\0';
+    assert_int_equal(sms_text_parts(buf), 2);
+    buf[306] = 'a';
+    buf[307] = '\0';
+    assert_int_equal(sms_text_parts(buf), 3);
+    /* UCS-2: 70 in one, 67 per part */
+    size_t n = 0;
+    for (int i = 0; i < 70; i++)
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "\xD0\x96");
+    assert_int_equal(sms_text_parts(buf), 1);
+    snprintf(buf + n, sizeof(buf) - n, "a");
+    assert_int_equal(sms_text_parts(buf), 2);
+}
+
+static char *compose(const char *sender, const char *link, int max_parts, char *note, int *rc)
+{
+    char err[200], *text = NULL;
+    struct sms_compose c = {
+        .template = "notice", .language = "nl", .name = "Jan", .sender = sender,
+        .created = "23-11-2026", .link = link, .fallback_link = "https://mijn.overheid.nl",
+        .max_parts = max_parts,
+    };
+    *rc = sms_compose(&c, &text, note, 200, err, sizeof(err));
+    if (*rc != 0)
+        snprintf(note, 200, "%s", err);
+    return text;
+}
+
+static void a_frisian_sender_stays_one_gsm7_part(void **state)
+{
+    char note[200];
+    int rc;
+    (void)state;
+    char *t = compose("Gemeente S\xC3\xBA" "dwest-Frysl\xC3\xA2n", NULL, 1, note, &rc);
+    assert_int_equal(rc, 0);
+    assert_string_equal(t, "MijnOverheid: u heeft een nieuw bericht van Gemeente Sudwest-Fryslan. "
+                           "Log in op MijnOverheid om het te lezen.");
+    assert_true(sms_text_is_gsm7(t));
+    assert_int_equal(sms_text_parts(t), 1);
+    assert_string_equal(note, "");
+    free(t);
+    /* a name in a script GSM-7 lacks keeps its letters and goes as UCS-2 (two parts) */
+    t = compose("\xD0\x9C\xD0\xB0\xD1\x80\xD0\xB8\xD1\x8F", NULL, 2, note, &rc);
+    assert_int_equal(rc, 0);
+    assert_false(sms_text_is_gsm7(t));
+    assert_non_null(strstr(t, "\xD0\x9C\xD0\xB0\xD1\x80\xD0\xB8\xD1\x8F"));
+    free(t);
+    /* where one part is the cap, that is a clear failure, not a sender cut to nothing */
+    t = compose("\xD0\x9C\xD0\xB0\xD1\x80\xD0\xB8\xD1\x8F", NULL, 1, note, &rc);
+    assert_int_equal(rc, -1);
+    assert_null(t);
+    assert_string_equal(note, "the text needs 2 parts even with the sender cut short; "
+                              "sms.max_parts is 1");
+}
+
+static void a_huge_sender_never_pushes_the_link_out(void **state)
+{
+    char note[200];
+    int rc;
+    size_t n = 105 * 1024;
+    char *sender = malloc(n + 1);
+    (void)state;
+    memset(sender, 'x', n);
+    sender[n] = '\0';
+    char *t = compose(sender, "https://mijn.overheid.nl/berichtenbox/42", 1, note, &rc);
+    assert_int_equal(rc, 0);
+    assert_int_equal(sms_text_parts(t), 1);
+    assert_true(strncmp(t, "MijnOverheid: u heeft een nieuw bericht van xxx", 47) == 0);
+    assert_non_null(strstr(t, "xxx.... Lees het op https://mijn.overheid.nl/berichtenbox/42"));
+    assert_string_equal(note, "");      /* the SMS limit of 60 characters was enough */
+    free(t);
+    /* a longer link: the sender gets shorter still, the link stays whole */
+    t = compose(sender, "https://mijn.overheid.nl/berichtenbox/2026/11/23/000042", 1, note, &rc);
+    assert_int_equal(rc, 0);
+    assert_int_equal(sms_text_parts(t), 1);
+    assert_int_equal(strlen(t), 160);
+    assert_non_null(strstr(t, "xxx.... Lees het op https://mijn.overheid.nl/berichtenbox/2026/11/23/000042"));
+    assert_string_equal(note, "sender and name shortened to fit sms.max_parts = 1");
+    free(t);
+    /* two parts allowed: a longer sender, still whole sentences */
+    t = compose(sender, "https://mijn.overheid.nl/berichtenbox/42", 2, note, &rc);
+    assert_int_equal(rc, 0);
+    assert_true(sms_text_parts(t) <= 2);
+    assert_non_null(strstr(t, "... Lees het op https://mijn.overheid.nl/berichtenbox/42"));
+    free(t);
+    free(sender);
+}
+
+static void a_link_too_long_for_the_parts_gives_way_to_the_inbox(void **state)
+{
+    char note[200], link[400];
+    int rc;
+    (void)state;
+    snprintf(link, sizeof(link), "https://x.nl/%0200d", 7);
+    char *t = compose("Belastingdienst", link, 1, note, &rc);
+    assert_int_equal(rc, 0);
+    assert_string_equal(t, "MijnOverheid: u heeft een nieuw bericht van Belastingdienst. "
+                           "Lees het op https://mijn.overheid.nl");
+    assert_string_equal(note, "link replaced: too long for sms.max_parts = 1");
+    free(t);
+    t = compose("Belastingdienst", link, 2, note, &rc);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(t, link));
+    assert_string_equal(note, "");
+    free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(numbers_normalise_to_e164),
         cmocka_unit_test(bad_numbers_are_refused_with_a_reason),
+        cmocka_unit_test(mobile_plans_of_known_countries),
+        cmocka_unit_test(transliteration_keeps_gsm7),
+        cmocka_unit_test(parts_are_counted_like_the_smsc),
+        cmocka_unit_test(a_frisian_sender_stays_one_gsm7_part),
+        cmocka_unit_test(a_huge_sender_never_pushes_the_link_out),
+        cmocka_unit_test(a_link_too_long_for_the_parts_gives_way_to_the_inbox),
         cmocka_unit_test(url_encoding_round_trips),
         cmocka_unit_test(gsm_alphabet_is_recognised),
         cmocka_unit_test(sendsms_query_carries_every_field),

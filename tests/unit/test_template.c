@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,6 +72,138 @@ static void unknown_language_falls_back_to_dutch(void **state)
     assert_false(template_exists("shout"));
 }
 
+/* a string of N copies of UNIT (UTF-8), malloc'd */
+static char *repeat(const char *unit, size_t n)
+{
+    size_t len = strlen(unit);
+    char *s = malloc(n * len + 1);
+    for (size_t i = 0; i < n; i++)
+        memcpy(s + i * len, unit, len);
+    s[n * len] = '\0';
+    return s;
+}
+
+static size_t count_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+static void huge_subject_and_sender_are_cut_on_a_character(void **state)
+{
+    char *subject, *body;
+    struct template_vars v = vars;
+    char *big_subject = repeat("\xC3\xBA", 1024 * 1024 / 2);    /* 1 MB of 'ú' */
+    char *big_sender = repeat("\xE2\x82\xAC", 105 * 1024 / 3);   /* 105 KB of '€' */
+    (void)state;
+    v.subject = big_subject;
+    v.sender = big_sender;
+    assert_int_equal(template_render(CHANNEL_EMAIL, "final", "nl", &v, &subject, &body), 0);
+    /* "Laatste herinnering: bericht van " + sender + ": " + subject, each cut with "…" */
+    assert_true(count_chars(subject) <= 40 + TEMPLATE_SENDER_MAX + TEMPLATE_SUBJECT_MAX);
+    assert_true(strlen(body) < 4096);
+    assert_non_null(strstr(subject, "\xE2\x82\xAC\xE2\x80\xA6: "));             /* "€…: " */
+    assert_non_null(strstr(body, "Onderwerp: \xC3\xBA"));
+    assert_non_null(strstr(body, "\xC3\xBA\xE2\x80\xA6\n"));                     /* "ú…" */
+    assert_non_null(strstr(body, "https://mijn.overheid.nl/b/1"));
+    free(subject);
+    free(body);
+    assert_int_equal(template_render(CHANNEL_SMS, "notice", "nl", &v, NULL, &body), 0);
+    assert_true(count_chars(body) <= 120 + TEMPLATE_SMS_SENDER_MAX);
+    assert_non_null(strstr(body, "https://mijn.overheid.nl/b/1"));
+    free(body);
+    free(big_subject);
+    free(big_sender);
+}
+
+static void short_values_are_not_cut(void **state)
+{
+    char *subject, *body;
+    struct template_vars v = vars;
+    char *exact = repeat("a", TEMPLATE_SUBJECT_MAX), *over = repeat("a", TEMPLATE_SUBJECT_MAX + 1);
+    char want[TEMPLATE_SUBJECT_MAX + 8];
+    (void)state;
+    v.subject = exact;
+    assert_int_equal(template_render(CHANNEL_EMAIL, "notice", "nl", &v, &subject, &body), 0);
+    assert_null(strstr(subject, "\xE2\x80\xA6"));
+    assert_non_null(strstr(subject, exact));
+    free(subject);
+    free(body);
+    v.subject = over;
+    assert_int_equal(template_render(CHANNEL_EMAIL, "notice", "nl", &v, &subject, &body), 0);
+    snprintf(want, sizeof(want), ": %.*s\xE2\x80\xA6", TEMPLATE_SUBJECT_MAX - 1, over);
+    assert_non_null(strstr(subject, want));
+    free(subject);
+    free(body);
+    free(exact);
+    free(over);
+}
+
+static void optional_segments(void **state)
+{
+    struct template_vars v = vars;
+    char *s;
+    (void)state;
+    s = template_expand("a[ op {created}] b [{link}|geen link] [{nope}|x]", &v);
+    assert_string_equal(s, "a op 23-11-2026 b https://mijn.overheid.nl/b/1 {nope}");
+    free(s);
+    v.created = "";
+    v.link = NULL;
+    s = template_expand("a[ op {created}] b [{link}|geen link] [", &v);
+    assert_string_equal(s, "a b geen link [");
+    free(s);
+}
+
+static void no_date_no_garbage(void **state)
+{
+    char out[32], *subject, *body;
+    struct template_vars v = vars;
+    (void)state;
+    assert_int_equal(template_date(-1.0 / 0.0, out, sizeof(out)), -1);        /* -infinity */
+    assert_string_equal(out, "");
+    assert_int_equal(template_date(1.0 / 0.0, out, sizeof(out)), -1);
+    assert_int_equal(template_date(0.0 / 0.0, out, sizeof(out)), -1);
+    assert_int_equal(template_date(-6.9e15, out, sizeof(out)), -1);           /* 219246529 BC */
+    assert_int_equal(template_date(0, out, sizeof(out)), -1);                 /* 1970: unset */
+    assert_int_equal(template_date(9e12, out, sizeof(out)), -1);
+    assert_int_equal(template_date(1795435200.0, out, sizeof(out)), 0);       /* 23-11-2026 */
+    assert_string_equal(out, "23-11-2026");
+    v.created = "";
+    assert_int_equal(template_render(CHANNEL_EMAIL, "notice", "nl", &v, &subject, &body), 0);
+    assert_non_null(strstr(body, "Belastingdienst heeft u een bericht gestuurd in uw Berichtenbox"));
+    assert_null(strstr(body, " op "));
+    free(subject);
+    free(body);
+    assert_int_equal(template_render(CHANNEL_EMAIL, "final", "en", &v, &subject, &body), 0);
+    assert_non_null(strstr(body, "The message Belastingdienst sent you is still unread."));
+    free(subject);
+    free(body);
+}
+
+static void without_a_link_it_says_log_in(void **state)
+{
+    char *subject, *body;
+    struct template_vars v = vars;
+    (void)state;
+    v.link = NULL;
+    assert_int_equal(template_render(CHANNEL_SMS, "notice", "nl", &v, NULL, &body), 0);
+    assert_string_equal(body, "MijnOverheid: u heeft een nieuw bericht van Belastingdienst. "
+                              "Log in op MijnOverheid om het te lezen.");
+    free(body);
+    assert_int_equal(template_render(CHANNEL_SMS, "reminder", "en", &v, NULL, &body), 0);
+    assert_string_equal(body, "MijnOverheid: you have an unread message from Belastingdienst. "
+                              "Log in at MijnOverheid to read it.");
+    free(body);
+    assert_int_equal(template_render(CHANNEL_EMAIL, "notice", "nl", &v, &subject, &body), 0);
+    assert_non_null(strstr(body, "\nLog in op MijnOverheid om het bericht te lezen.\n"));
+    assert_null(strstr(body, "http"));
+    assert_null(strstr(body, "Lees het bericht hier"));
+    free(subject);
+    free(body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -79,6 +212,11 @@ int main(void)
         cmocka_unit_test(hidden_subject_leaves_no_trace),
         cmocka_unit_test(sms_never_carries_the_subject),
         cmocka_unit_test(unknown_language_falls_back_to_dutch),
+        cmocka_unit_test(huge_subject_and_sender_are_cut_on_a_character),
+        cmocka_unit_test(short_values_are_not_cut),
+        cmocka_unit_test(optional_segments),
+        cmocka_unit_test(no_date_no_garbage),
+        cmocka_unit_test(without_a_link_it_says_log_in),
     };
     return cmocka_run_group_tests_name("template", tests, NULL, NULL);
 }
