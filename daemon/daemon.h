@@ -11,6 +11,7 @@ struct db;
 struct engine;
 struct http;
 struct metrics;
+struct schema;
 
 /* Configurations loaded during this run, newest first: escalations frozen under an older one
  * keep its policy until they finish. */
@@ -25,6 +26,7 @@ struct daemon {
     struct config *cfg;                 /* current: the head of `configs` */
     struct config_entry *configs;
     struct db *db;
+    struct schema *schema;             /* is the database's schema the one we need? */
     struct engine *engine;
     struct http *http;
     struct metrics *metrics;

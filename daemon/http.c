@@ -11,6 +11,7 @@
 #include "db.h"
 #include "log.h"
 #include "metrics.h"
+#include "schema.h"
 
 struct http {
     struct daemon *d;
@@ -60,10 +61,15 @@ static void healthz(struct evhttp_request *req, void *arg)
     if (!method_allowed(req, 0))
         return;
 
-    if (db_connected(h->d->db))
-        reply(req, 200, "OK", "ok\n");
-    else
+    char text[300];
+    if (!db_connected(h->d->db))
         reply(req, 503, "Service Unavailable", "database not connected\n");
+    else if (!schema_ok(h->d->schema)) {
+        snprintf(text, sizeof(text), "%s\n", schema_problem(h->d->schema)
+                 ? schema_problem(h->d->schema) : "checking the database schema");
+        reply(req, 503, "Service Unavailable", text);
+    } else
+        reply(req, 200, "OK", "ok\n");
 }
 
 /* Escalations by state, and the due backlog, straight from the database. */

@@ -17,7 +17,7 @@ PGconn *ctl_connect(const struct ctl *ctl);
 int ctl_check(const struct ctl *ctl);
 int ctl_explain(const struct ctl *ctl, const char *kind);
 int ctl_status(const struct ctl *ctl, const char *message_id);
-int ctl_db_init(const struct ctl *ctl, int argc, char **argv);
+int ctl_db(const struct ctl *ctl, int argc, char **argv);
 int ctl_audit(const struct ctl *ctl, int argc, char **argv);
 int ctl_paper_handover(const struct ctl *ctl);
 

@@ -20,7 +20,9 @@ static void usage(FILE *f)
             "  check                  validate the configuration\n"
             "  explain KIND           show the escalation ladder for a message kind\n"
             "  status MESSAGE_ID      timeline of one message: escalation and every attempt\n"
-            "  db init [--sqldir DIR] create or upgrade the schema (sql/*.sql in order)\n"
+            "  db upgrade [--sqldir DIR]  create or upgrade the schema (sql/NNN_*.sql not yet\n"
+            "                         applied, in order; db init is the same)\n"
+            "  db status [--sqldir DIR]   schema versions applied and available (exit 1: upgrade due)\n"
             "  audit export [--since T] [--until T] [--format csv|json]\n"
             "  audit verify           check the attempts hash chain\n"
             "  paper handover         hand pending letters over to the print house now\n");
@@ -97,8 +99,8 @@ int main(int argc, char **argv)
         return ctl_explain(&ctl, argv[1]);
     if (strcmp(cmd, "status") == 0 && argc == 2)
         return ctl_status(&ctl, argv[1]);
-    if (strcmp(cmd, "db") == 0 && argc >= 2 && strcmp(argv[1], "init") == 0)
-        return ctl_db_init(&ctl, argc - 1, argv + 1);
+    if (strcmp(cmd, "db") == 0 && argc >= 2)
+        return ctl_db(&ctl, argc - 1, argv + 1);
     if (strcmp(cmd, "audit") == 0 && argc >= 2)
         return ctl_audit(&ctl, argc - 1, argv + 1);
     if (strcmp(cmd, "paper") == 0 && argc == 2 && strcmp(argv[1], "handover") == 0)

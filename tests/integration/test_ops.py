@@ -1,0 +1,206 @@
+"""For operators: schema versions (db upgrade/status, a daemon that waits for the right schema),
+exports an auditor can open, /metrics that cost no table scan, and the alert rules and dashboard
+in conf/."""
+
+import csv
+import io
+import json
+import re
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from harness import TOP, free_port, herinnerctl, wait_for
+
+SQL = TOP / "sql"
+# the schema as herinnerd 0.1 created it: upgrades from there must keep every row
+TODAYS_SCHEMA = 5
+
+
+def sql_files():
+    return sorted(SQL.glob("[0-9][0-9][0-9]_*.sql"))
+
+
+def schema_version_define():
+    text = (TOP / "daemon" / "schema_version.h").read_text()
+    return int(re.search(r"^#define SCHEMA_VERSION (\d+)$", text, re.M).group(1))
+
+
+def sql_subset(workdir, upto):
+    """A directory with the schema files numbered up to `upto`: an older herinnerd's sql/."""
+    d = workdir / f"sql-upto-{upto}"
+    d.mkdir()
+    for f in sql_files():
+        if int(f.name[:3]) <= upto:
+            shutil.copy(f, d)
+    return d
+
+
+def ctl_as(pg, dbname, *args, user="postgres"):
+    return herinnerctl("--conninfo", pg.conninfo(user, dbname), *args)
+
+
+# ---- schema versions ---------------------------------------------------------------------------
+
+def test_schema_version_comes_from_one_place():
+    numbers = [int(f.name[:3]) for f in sql_files()]
+    assert numbers == list(range(1, len(numbers) + 1)), "sql/ files must be numbered 001, 002, ..."
+    assert schema_version_define() == numbers[-1], \
+        "daemon/schema_version.h SCHEMA_VERSION must be the highest sql/NNN file"
+    makefile = (TOP / "Makefile.am").read_text()
+    for f in sql_files():
+        assert f"sql/{f.name}" in makefile, f"{f.name} is not installed (Makefile.am dist_sql_DATA)"
+    for f in sql_files():     # each file records itself, also when applied by psql
+        assert re.search(rf"INSERT INTO herinnerd\.schema_version \(version\) VALUES \({int(f.name[:3])}\)",
+                         f.read_text()), f.name
+
+
+def table_rows(pg, dbname, columns):
+    """{table: [row tuples over its old columns, ordered]} for the tables in `columns`."""
+    out = {}
+    with pg.connect(dbname=dbname) as conn:
+        for table, cols in columns.items():
+            collist = ", ".join(f'"{c}"' for c in cols)
+            out[table] = conn.execute(
+                f"SELECT {collist} FROM herinnerd.{table} ORDER BY {collist}").fetchall()
+    return out
+
+
+def test_upgrade_from_todays_schema_keeps_every_row(pg, workdir):
+    pg.create_database("old")
+    r = ctl_as(pg, "old", "db", "upgrade", "--sqldir", sql_subset(workdir, TODAYS_SCHEMA))
+    # an older sql/ than this herinnerd needs is applied, but said to be not enough
+    assert ("schema at version %d" % TODAYS_SCHEMA) in r.stdout, r.stdout + r.stderr
+    assert r.returncode == (0 if schema_version_define() == TODAYS_SCHEMA else 1)
+    with pg.connect(dbname="old") as conn:
+        rid = conn.execute("INSERT INTO herinnerd.recipients (name, email, postal_address)"
+                           " VALUES ('Jan', 'jan@example.nl', 'Straat 1\n1234 AB Stad')"
+                           " RETURNING id").fetchone()[0]
+        ids = [conn.execute("INSERT INTO herinnerd.messages (recipient_id, sender, kind, subject,"
+                            " due_at, read_at) VALUES (%s, 'Belastingdienst', 'aanslag', %s,"
+                            " now() + interval '30 days', %s) RETURNING id",
+                            (rid, f"Aanslag {i}", None if i % 2 else "2026-11-01 10:00+01")
+                            ).fetchone()[0] for i in range(4)]
+        conn.execute("INSERT INTO herinnerd.configs (sha256, body, first_loaded_by)"
+                     " VALUES ('abc', 'policies = ();', 'old')")
+        for i, m in enumerate(ids):
+            conn.execute("INSERT INTO herinnerd.escalations (message_id, policy, config_sha256,"
+                         " step, next_at, state) VALUES (%s, 'default', 'abc', %s, now(), %s)",
+                         (m, i % 2, "active" if i % 2 else "read"))
+            for step in range(2):
+                conn.execute("INSERT INTO herinnerd.attempts (message_id, step, channel, outcome,"
+                             " detail, address, instance, config_sha256) VALUES"
+                             " (%s, %s, 'email', 'sent', '', 'jan@example.nl', 'old', 'abc')",
+                             (m, step))
+        conn.execute("INSERT INTO herinnerd.letters (message_id, step, instance, state, file)"
+                     " VALUES (%s, 1, 'old', 'queued', 'pending/x.pdf')", (ids[0],))
+        columns = {}
+        for table, column in conn.execute(
+                "SELECT table_name, column_name FROM information_schema.columns"
+                " WHERE table_schema = 'herinnerd' AND table_name <> 'schema_version'"
+                "   AND table_name IN (SELECT tablename FROM pg_tables WHERE schemaname = 'herinnerd')"
+                " ORDER BY table_name, ordinal_position"):
+            columns.setdefault(table, []).append(column)
+    before = table_rows(pg, "old", columns)
+    assert len(before["attempts"]) == 8 and len(before["letters"]) == 1
+
+    r = ctl_as(pg, "old", "db", "status", "--sqldir", SQL)
+    assert f"this herinnerd needs version {schema_version_define()}" in r.stdout
+    if schema_version_define() > TODAYS_SCHEMA:
+        assert r.returncode == 1 and "run herinnerctl db upgrade" in r.stdout, r.stdout
+    r = ctl_as(pg, "old", "db", "upgrade", "--sqldir", SQL)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"schema at version {schema_version_define()}" in r.stdout
+    assert table_rows(pg, "old", columns) == before
+    r = ctl_as(pg, "old", "db", "status", "--sqldir", SQL)
+    assert r.returncode == 0 and "up to date" in r.stdout, r.stdout + r.stderr
+    versions = [row[0] for row in pg.connect(dbname="old").execute(
+        "SELECT version FROM herinnerd.schema_version ORDER BY 1")]
+    assert versions == list(range(1, schema_version_define() + 1))
+    # idempotent
+    r = ctl_as(pg, "old", "db", "upgrade", "--sqldir", SQL)
+    assert r.returncode == 0 and "nothing to do" in r.stdout and "applied" not in r.stdout
+    # and the audit chain still verifies
+    r = ctl_as(pg, "old", "audit", "verify", user="auditor")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_db_status_on_an_empty_database(pg):
+    pg.create_database("empty")
+    r = ctl_as(pg, "empty", "db", "status", "--sqldir", SQL)
+    assert r.returncode == 1
+    assert "no herinnerd schema" in r.stdout and "run herinnerctl db upgrade" in r.stdout
+    assert "ERROR" not in r.stdout + r.stderr
+
+
+def test_db_upgrade_stops_at_a_broken_file_and_resumes(pg, workdir):
+    pg.create_database("broken")
+    d = sql_subset(workdir, schema_version_define())
+    last = sorted(d.iterdir())[-1]
+    good = last.read_text()
+    last.write_text(good + "\nSELECT no_such_function();\n")
+    r = ctl_as(pg, "broken", "db", "upgrade", "--sqldir", d)
+    assert r.returncode == 1 and f"{last.name} not applied" in r.stderr
+    with pg.connect(dbname="broken") as conn:
+        have = [row[0] for row in conn.execute("SELECT version FROM herinnerd.schema_version")]
+    assert max(have) == schema_version_define() - 1      # the broken one rolled back whole
+    last.write_text(good)
+    r = ctl_as(pg, "broken", "db", "upgrade", "--sqldir", d)
+    assert r.returncode == 0 and f"applied {last.name}" in r.stdout, r.stdout + r.stderr
+
+
+def http_get(port, path):
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def daemon_config(pg, port, dbname="inbox", extra=""):
+    return f"""
+instance = "ops-test";
+timezone = "Europe/Amsterdam";
+database: {{ conninfo = "{pg.conninfo('herinnerd', dbname)}"; }};
+http: {{ listen = "127.0.0.1:{port}"; }};
+{extra}
+policies = ( {{ name = "default"; kinds = [ "*" ];
+  steps = ( {{ channel = "null"; after = "0s"; }}, {{ channel = "null"; after = "1h"; }} ); }} );
+"""
+
+
+def test_daemon_is_not_ready_until_the_schema_is_upgraded(pg, daemon, workdir):
+    pg.create_database("bare")
+    port = free_port()
+    d = daemon(daemon_config(pg, port, "bare"))
+    d.wait_log("run herinnerctl db upgrade", timeout=10)
+    assert "no herinnerd schema" in d.log()
+    status, text = http_get(port, "/healthz")
+    assert status == 503 and "run herinnerctl db upgrade" in text
+    d.wait_notify("STATUS=the database has no herinnerd schema")
+    assert not any("READY=1" in n for n in d.notifications)
+
+    # an older schema: still not ready, and it says which version it found
+    if schema_version_define() > 1:
+        older = schema_version_define() - 1
+        ctl_as(pg, "bare", "db", "upgrade", "--sqldir", sql_subset(workdir, older))
+        d.wait_log(f"schema is at version {older}, this herinnerd needs", timeout=15)
+        assert http_get(port, "/healthz")[0] == 503
+        assert not any("READY=1" in n for n in d.notifications)
+
+    r = ctl_as(pg, "bare", "db", "upgrade", "--sqldir", SQL)
+    assert r.returncode == 0, r.stdout + r.stderr
+    with pg.connect(dbname="bare") as conn:   # the login roles exist cluster-wide
+        rid = conn.execute("INSERT INTO herinnerd.recipients (name) VALUES ('Jan') RETURNING id"
+                           ).fetchone()[0]
+        m = conn.execute("INSERT INTO herinnerd.messages (recipient_id, sender, kind, subject)"
+                         " VALUES (%s, 'x', 'y', 'z') RETURNING id", (rid,)).fetchone()[0]
+    d.wait_ready(timeout=15)        # without a restart
+    assert http_get(port, "/healthz") == (200, "ok\n")
+    with pg.connect(dbname="bare") as conn:
+        wait_for(lambda: conn.execute("SELECT count(*) FROM herinnerd.attempts WHERE message_id"
+                                      " = %s", (m,)).fetchone()[0] == 1, what="the first attempt")
