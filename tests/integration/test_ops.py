@@ -204,3 +204,85 @@ def test_daemon_is_not_ready_until_the_schema_is_upgraded(pg, daemon, workdir):
     with pg.connect(dbname="bare") as conn:
         wait_for(lambda: conn.execute("SELECT count(*) FROM herinnerd.attempts WHERE message_id"
                                       " = %s", (m,)).fetchone()[0] == 1, what="the first attempt")
+
+
+# ---- /metrics: counters and index lookups, never a table scan ----------------------------------
+
+def plans_logged(pg, marker):
+    """The plans auto_explain logged for statements containing marker (pg.log entries)."""
+    text = pg.logfile.read_text(errors="replace")
+    entries = re.split(r"\n(?=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", text)
+    return [e for e in entries if "plan:" in e and marker in e]
+
+
+def test_a_scrape_scans_no_table(pg, daemon):
+    rows = 20000
+    with pg.connect() as conn:
+        # the daemon's sessions log every plan (auto_explain), to see what a scrape costs
+        conn.execute("ALTER ROLE herinnerd SET session_preload_libraries = 'auto_explain'")
+        conn.execute("ALTER ROLE herinnerd SET auto_explain.log_min_duration = 0")
+        conn.execute("ALTER TABLE herinnerd.messages DISABLE TRIGGER USER")
+        rid = conn.execute("INSERT INTO herinnerd.recipients (name) VALUES ('Jan') RETURNING id"
+                           ).fetchone()[0]
+        conn.execute("INSERT INTO herinnerd.messages (recipient_id, sender, kind, subject)"
+                     " SELECT %s, 'x', 'y', 'z' FROM generate_series(1, %s)", (rid, rows))
+        conn.execute("ALTER TABLE herinnerd.messages ENABLE TRIGGER USER")
+        # a long history: most finished, a tenth still active (not yet due), a few due now
+        conn.execute("INSERT INTO herinnerd.escalations (message_id, policy, config_sha256, state,"
+                     " next_at) SELECT id, 'default', 'test',"
+                     " CASE WHEN id % 10 = 0 THEN 'active' ELSE 'done' END,"
+                     " CASE WHEN id % 10 = 0 THEN now() + interval '1 day' END"
+                     " FROM herinnerd.messages")
+        conn.execute("ANALYZE herinnerd.escalations")
+    port = free_port()
+    d = daemon(daemon_config(pg, port))
+    d.wait_ready()
+    status, text = http_get(port, "/metrics")
+    assert status == 200
+    lines = text.splitlines()
+    assert "herinnerd_due_backlog 0" in lines
+    assert "herinnerd_oldest_due_age_seconds 0.000" in lines
+    plans = wait_for(lambda: plans_logged(pg, "herinnerd metrics"), what="the scrape's plan")
+    assert not any("Seq Scan" in p for p in plans), plans
+    assert any("escalations_due" in p for p in plans), plans
+
+    # due work shows up in the gauges (another instance's, leased: nobody here claims it)
+    with pg.connect() as conn:
+        conn.execute("UPDATE herinnerd.escalations SET next_at = now() - interval '90 seconds',"
+                     " lease_owner = 'elsewhere', lease_until = now() + interval '1 hour'"
+                     " WHERE message_id IN (SELECT message_id FROM herinnerd.escalations"
+                     "  WHERE state = 'active' ORDER BY message_id LIMIT 3)")
+    status, text = http_get(port, "/metrics")
+    lines = text.splitlines()
+    assert "herinnerd_due_backlog 3" in lines
+    age = float(next(l for l in lines if l.startswith("herinnerd_oldest_due_age_seconds ")).split()[1])
+    assert 90 <= age < 120
+    assert not any("Seq Scan" in p for p in plans_logged(pg, "herinnerd metrics"))
+
+
+def test_metric_names_follow_prometheus_conventions(pg, daemon):
+    port = free_port()
+    d = daemon(daemon_config(pg, port))
+    d.wait_ready()
+    status, text = http_get(port, "/metrics")
+    assert status == 200
+    types = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
+    assert types, text
+    for name, kind in types.items():
+        assert name.startswith("herinnerd_"), name
+        assert re.fullmatch(r"[a-z_]+", name), name
+        if kind == "counter":
+            assert name.endswith("_total"), name
+        else:
+            assert not name.endswith("_total"), name
+        # base units only
+        assert not re.search(r"_(milliseconds|ms|minutes|hours|days|bytes_kb)($|_)", name), name
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name = re.match(r"[a-z_]+", line).group(0)
+            family = re.sub(r"_(bucket|sum|count)$", "", name) if name not in types else name
+            assert family in types, f"{line!r} has no # TYPE"
+    for name in ("herinnerd_attempts_total", "herinnerd_letters_without_address_total",
+                 "herinnerd_due_backlog", "herinnerd_oldest_due_age_seconds",
+                 "herinnerd_send_latency_seconds", "herinnerd_ready"):
+        assert name in types, name
