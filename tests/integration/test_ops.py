@@ -286,3 +286,75 @@ def test_metric_names_follow_prometheus_conventions(pg, daemon):
                  "herinnerd_due_backlog", "herinnerd_oldest_due_age_seconds",
                  "herinnerd_send_latency_seconds", "herinnerd_ready"):
         assert name in types, name
+
+
+# ---- alert rules and dashboard (conf/) ---------------------------------------------------------
+
+ALERTS = TOP / "conf" / "herinnerd-alerts.yml"
+DASHBOARD = TOP / "conf" / "herinnerd-dashboard.json"
+PROMTOOL = shutil.which("promtool")
+needs_promtool = pytest.mark.skipif(not PROMTOOL, reason="no promtool (Debian package prometheus)")
+
+
+def exported_metric_names():
+    """Metric families herinnerd exports (from metrics.c, where /metrics is written)."""
+    src = (TOP / "daemon" / "metrics.c").read_text()
+    return set(re.findall(r'"(herinnerd_[a-z_]+)', src))
+
+
+def used_metric_names(expr):
+    return {re.sub(r"_(bucket|sum|count)$", "", n) for n in re.findall(r"herinnerd_[a-z_]+", expr)}
+
+
+def dashboard_exprs():
+    dash = json.loads(DASHBOARD.read_text())
+    return [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
+
+
+def test_alert_rules_parse_and_cover_what_operators_watch():
+    yaml = pytest.importorskip("yaml")
+    rules = yaml.safe_load(ALERTS.read_text())
+    alerts = [r for g in rules["groups"] for r in g["rules"]]
+    exprs = " ".join(r["expr"] for r in alerts)
+    for metric in ("herinnerd_due_backlog", "herinnerd_oldest_due_age_seconds",
+                   'outcome="in-doubt"', "herinnerd_letters_without_address_total",
+                   "sum by (channel)", "temporary-failure|permanent-failure"):
+        assert metric in exprs, metric
+    exported = exported_metric_names()
+    for r in alerts:
+        assert used_metric_names(r["expr"]) <= exported, r["alert"]
+        assert r["annotations"]["summary"] and r["labels"]["severity"]
+
+
+def test_dashboard_is_json_and_covers_what_operators_watch():
+    exprs = dashboard_exprs()
+    joined = " ".join(exprs)
+    for metric in ("herinnerd_due_backlog", "herinnerd_oldest_due_age_seconds",
+                   'outcome="in-doubt"', "herinnerd_letters_without_address_total",
+                   "temporary-failure|permanent-failure"):
+        assert metric in joined, metric
+    assert re.search(r"by \(channel[,)]", joined)
+    exported = exported_metric_names()
+    for e in exprs:
+        assert used_metric_names(e) <= exported, e
+
+
+@needs_promtool
+def test_alert_rules_pass_promtool_and_fire_when_they_should():
+    r = subprocess.run([PROMTOOL, "check", "rules", str(ALERTS)], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run([PROMTOOL, "test", "rules", "alerts_test.yml"], capture_output=True,
+                       text=True, timeout=60, cwd=TOP / "tests" / "integration")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+@needs_promtool
+def test_dashboard_queries_are_valid_promql(workdir):
+    # promtool has no query checker: each query becomes a recording rule, which it parses
+    rules = workdir / "dashboard-queries.yml"
+    rules.write_text(json.dumps({"groups": [{"name": "dashboard", "rules": [
+        {"record": f"dashboard:query{i}", "expr": e} for i, e in enumerate(dashboard_exprs())]}]}))
+    r = subprocess.run([PROMTOOL, "check", "rules", str(rules)], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
