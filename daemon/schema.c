@@ -13,12 +13,12 @@
 
 #define RECHECK_SECONDS 5
 
-/* Every version 1..SCHEMA_VERSION applied; a newer database is fine (upgrade the schema first,
- * then the daemons). set_config comes first in the select list: it runs even without a schema. */
+/* herinnerctl db upgrade applies the files in order and stops at the first that fails, so the
+ * highest version applied says it all. A newer database is fine (upgrade the schema first, then
+ * the daemons). set_config comes first in the select list: it runs even without a schema. */
 #define SQL_SCHEMA_CHECK \
     "SELECT CASE WHEN $1::text IS NULL THEN '' ELSE set_config('TimeZone', $1, false) END," \
-    "       coalesce(max(version), 0), count(*) FILTER (WHERE version BETWEEN 1 AND $2::int)" \
-    "  FROM herinnerd.schema_version"
+    "       coalesce(max(version), 0) FROM herinnerd.schema_version"
 
 struct schema {
     struct db *db;
@@ -35,12 +35,10 @@ static void check_done(PGresult *res, void *arg);
 
 static void send_check(struct schema *s)
 {
-    char want[16];
-    const char *params[] = { s->tz, want };
+    const char *params[] = { s->tz };
 
-    snprintf(want, sizeof(want), "%d", SCHEMA_VERSION);
     s->checking = 1;
-    db_query(s->db, 0, SQL_SCHEMA_CHECK, 2, params, check_done, s);
+    db_query(s->db, 0, SQL_SCHEMA_CHECK, 1, params, check_done, s);
 }
 
 static void recheck_cb(evutil_socket_t fd, short what, void *arg)
@@ -96,7 +94,7 @@ static void check_done(PGresult *res, void *arg)
         return;
     }
     int have = atoi(PQgetvalue(res, 0, 1));
-    if (atoi(PQgetvalue(res, 0, 2)) != SCHEMA_VERSION) {
+    if (have < SCHEMA_VERSION) {
         set_problem(s, "the database schema is at version %d, this herinnerd needs %d: run "
                        "herinnerctl db upgrade", have);
         evtimer_add(s->timer, &again);

@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "ctl.h"
+#include "tzname.h"
 
 static void usage(FILE *f)
 {
@@ -23,7 +24,7 @@ static void usage(FILE *f)
             "  db upgrade [--sqldir DIR]  create or upgrade the schema (sql/NNN_*.sql not yet\n"
             "                         applied, in order; db init is the same)\n"
             "  db status [--sqldir DIR]   schema versions applied and available (exit 1: upgrade due)\n"
-            "  audit export [--since T] [--until T] [--format csv|json]\n"
+            "  audit export [--since T] [--until T] [--format csv|json|jsonl] [--bom]\n"
             "  audit verify           check the attempts hash chain\n"
             "  paper handover         hand pending letters over to the print house now\n");
 }
@@ -42,13 +43,15 @@ PGconn *ctl_connect(const struct ctl *ctl)
 {
     const char *conninfo = ctl->conninfo;
     struct config *cfg = NULL;
+    char err[1024], zone[256];
     PGconn *conn;
 
     if (conninfo == NULL) {
         if ((cfg = ctl_load_config(ctl)) == NULL)
             return NULL;
         conninfo = cfg->conninfo;
-    }
+    } else          /* only for its time zone: without a readable config, the host's */
+        cfg = config_load(ctl->config_path, err, sizeof(err));
     conn = PQconnectdb(conninfo);
     if (PQstatus(conn) != CONNECTION_OK) {
         fprintf(stderr, "herinnerctl: cannot connect to the database: %s", PQerrorMessage(conn));
@@ -56,9 +59,11 @@ PGconn *ctl_connect(const struct ctl *ctl)
         config_free(cfg);
         return NULL;
     }
-    /* times are shown in the configuration's zone, as the calendar rules use it */
-    if (cfg && cfg->timezone) {
-        const char *params[] = { cfg->timezone };
+    /* times are shown in the configuration's zone (the calendar rules use it), with --conninfo
+     * too; the host's zone without one */
+    const char *tz = tz_name(cfg ? cfg->timezone : NULL, zone, sizeof(zone));
+    if (tz) {
+        const char *params[] = { tz };
         PQclear(PQexecParams(conn, "SELECT set_config('TimeZone', $1, false)", 1, NULL, params,
                              NULL, NULL, 0));
     }

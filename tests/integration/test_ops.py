@@ -38,6 +38,11 @@ def sql_subset(workdir, upto):
     return d
 
 
+def previous_version():
+    """The number of the schema file before the last: a database one upgrade behind."""
+    return int(sql_files()[-2].name[:3])
+
+
 def ctl_as(pg, dbname, *args, user="postgres"):
     return herinnerctl("--conninfo", pg.conninfo(user, dbname), *args)
 
@@ -46,7 +51,7 @@ def ctl_as(pg, dbname, *args, user="postgres"):
 
 def test_schema_version_comes_from_one_place():
     numbers = [int(f.name[:3]) for f in sql_files()]
-    assert numbers == list(range(1, len(numbers) + 1)), "sql/ files must be numbered 001, 002, ..."
+    assert numbers == sorted(set(numbers)) and numbers[0] == 1, "sql/ files: 001, 002, ... once each"
     assert schema_version_define() == numbers[-1], \
         "daemon/schema_version.h SCHEMA_VERSION must be the highest sql/NNN file"
     makefile = (TOP / "Makefile.am").read_text()
@@ -118,7 +123,7 @@ def test_upgrade_from_todays_schema_keeps_every_row(pg, workdir):
     assert r.returncode == 0 and "up to date" in r.stdout, r.stdout + r.stderr
     versions = [row[0] for row in pg.connect(dbname="old").execute(
         "SELECT version FROM herinnerd.schema_version ORDER BY 1")]
-    assert versions == list(range(1, schema_version_define() + 1))
+    assert versions == [int(f.name[:3]) for f in sql_files()]
     # idempotent
     r = ctl_as(pg, "old", "db", "upgrade", "--sqldir", SQL)
     assert r.returncode == 0 and "nothing to do" in r.stdout and "applied" not in r.stdout
@@ -145,7 +150,7 @@ def test_db_upgrade_stops_at_a_broken_file_and_resumes(pg, workdir):
     assert r.returncode == 1 and f"{last.name} not applied" in r.stderr
     with pg.connect(dbname="broken") as conn:
         have = [row[0] for row in conn.execute("SELECT version FROM herinnerd.schema_version")]
-    assert max(have) == schema_version_define() - 1      # the broken one rolled back whole
+    assert max(have) == previous_version()      # the broken one rolled back whole
     last.write_text(good)
     r = ctl_as(pg, "broken", "db", "upgrade", "--sqldir", d)
     assert r.returncode == 0 and f"applied {last.name}" in r.stdout, r.stdout + r.stderr
@@ -186,7 +191,7 @@ def test_daemon_is_not_ready_until_the_schema_is_upgraded(pg, daemon, workdir):
 
     # an older schema: still not ready, and it says which version it found
     if schema_version_define() > 1:
-        older = schema_version_define() - 1
+        older = previous_version()
         ctl_as(pg, "bare", "db", "upgrade", "--sqldir", sql_subset(workdir, older))
         d.wait_log(f"schema is at version {older}, this herinnerd needs", timeout=15)
         assert http_get(port, "/healthz")[0] == 503
@@ -358,3 +363,118 @@ def test_dashboard_queries_are_valid_promql(workdir):
     r = subprocess.run([PROMTOOL, "check", "rules", str(rules)], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+# ---- audit export --------------------------------------------------------------------------------
+
+NASTY_SENDER = '=HYPERLINK("http://evil.example/","klik hier")'
+NASTY_DETAIL = 'regel één, "twee"\nregel drie'
+
+
+def auditor_config(workdir, pg, zone="Europe/Amsterdam"):
+    path = workdir / "auditor.conf"
+    path.write_text(f'timezone = "{zone}";\n'
+                    f'database: {{ conninfo = "{pg.conninfo("auditor")}"; }};\n'
+                    'policies = ( { name = "d"; steps = ( { channel = "null"; after = "0s"; } ); } );\n')
+    return path
+
+
+def add_attempts(pg, n, sender="Belastingdienst", detail="", created_at=None):
+    """n attempts on one new message (as postgres, straight into the table)."""
+    rid = pg.add_recipient("Jan", email="jan@example.nl")
+    m = pg.add_message(rid, sender=sender, created_at=created_at)
+    with pg.connect() as conn:
+        conn.execute("INSERT INTO herinnerd.attempts (message_id, step, channel, outcome, detail,"
+                     " address, instance, config_sha256) SELECT %s, g %% 4, 'email', 'sent', %s,"
+                     " 'jan@example.nl', 'test', 'abc' FROM generate_series(1, %s) g",
+                     (m, detail, n))
+    return m
+
+
+def test_csv_export_is_rfc4180_and_safe_for_spreadsheets(pg, workdir):
+    conf = auditor_config(workdir, pg)
+    add_attempts(pg, 1, sender=NASTY_SENDER, detail=NASTY_DETAIL)
+    add_attempts(pg, 1, sender="+31 20 1234567", detail="-1 @home\tx")
+    r = subprocess.run([str(__import__("harness").HERINNERCTL), "-c", str(conf), "audit", "export",
+                        "--format", "csv"], capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    data = r.stdout.decode("utf-8")
+    assert not data.startswith("\ufeff")
+    # every line ends in CRLF; the only bare LF is the one inside the quoted detail
+    assert data.endswith("\r\n") and data.count("\n") == data.count("\r\n") + 1
+    rows = list(csv.reader(io.StringIO(data, newline="")))
+    assert rows[0][:4] == ["id", "created_at", "message_id", "sender"]
+    body = [dict(zip(rows[0], row)) for row in rows[1:]]
+    assert body[0]["sender"] == "'" + NASTY_SENDER          # shown as text, not run
+    assert body[0]["detail"] == NASTY_DETAIL                   # quoted, not neutralised
+    assert body[1]["sender"] == "'+31 20 1234567" and body[1]["detail"] == "'-1 @home\tx"
+    assert not any(v.startswith(("=", "+", "-", "@", "\t")) for row in rows for v in row)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+0[12]:00", body[0]["created_at"])
+
+    r = herinnerctl("audit", "export", "--bom", config=conf)
+    assert r.returncode == 0 and r.stdout.startswith("\ufeffid,created_at,")
+    r = herinnerctl("audit", "export", "--format", "json", "--bom", config=conf)
+    assert r.returncode == 2 and "CSV only" in r.stderr
+
+
+def test_json_export_is_one_array_and_jsonl_is_lines(pg, workdir):
+    conf = auditor_config(workdir, pg)
+    r = herinnerctl("audit", "export", "--format", "json", config=conf)
+    assert r.returncode == 0 and json.loads(r.stdout) == []
+    add_attempts(pg, 3, sender=NASTY_SENDER, detail=NASTY_DETAIL)
+    r = herinnerctl("audit", "export", "--format", "json", config=conf)
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert len(rows) == 3 and rows[0]["sender"] == NASTY_SENDER and rows[0]["detail"] == NASTY_DETAIL
+    assert isinstance(rows[0]["id"], int) and rows[0]["outcome"] == "sent" and len(rows[0]["hash"]) == 64
+    r = herinnerctl("audit", "export", "--format", "jsonl", config=conf)
+    lines = r.stdout.splitlines()
+    assert len(lines) == 3 and [json.loads(l) for l in lines] == rows
+    r = herinnerctl("audit", "export", "--format", "xml", config=conf)
+    assert r.returncode == 2 and "csv, json" in r.stderr
+
+
+@pytest.mark.parametrize("args", [["--since", "gisteren"], ["--until", "2026-13-45"],
+                                  ["--since", "'; DROP TABLE x; --"]])
+def test_export_answers_bad_times_in_words(pg, workdir, args):
+    conf = auditor_config(workdir, pg)
+    r = herinnerctl("audit", "export", *args, config=conf)
+    assert r.returncode == 2
+    assert f"{args[0]} '{args[1]}' is not a date or time" in r.stderr
+    assert "ERROR" not in r.stderr and "timestamp" not in r.stderr and "syntax" not in r.stderr
+
+
+def max_rss_kb(argv):
+    """Run argv (output discarded); (exit status, its peak resident set in kB)."""
+    import os
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return p.returncode, usage.ru_maxrss
+
+
+def test_export_streams_in_constant_memory_and_uses_the_time_index(pg, workdir):
+    from harness import HERINNERCTL
+    conf = auditor_config(workdir, pg)
+    with pg.connect() as conn:
+        conn.execute("ALTER ROLE auditor SET session_preload_libraries = 'auto_explain'")
+        conn.execute("ALTER ROLE auditor SET auto_explain.log_min_duration = 0")
+    add_attempts(pg, 2000, detail="x" * 200)
+    sizes = {}
+    for fmt in ("csv", "json"):
+        rc, sizes[fmt, "small"] = max_rss_kb([HERINNERCTL, "-c", conf, "audit", "export", "--format", fmt])
+        assert rc == 0
+    add_attempts(pg, 60000, detail="x" * 200)       # 30 times as much, some 15 MB of export
+    for fmt in ("csv", "json"):
+        rc, sizes[fmt, "large"] = max_rss_kb([HERINNERCTL, "-c", conf, "audit", "export", "--format", fmt])
+        assert rc == 0
+        assert sizes[fmt, "large"] - sizes[fmt, "small"] < 3000, sizes   # kB
+
+    with pg.connect() as conn:
+        conn.execute("ANALYZE herinnerd.attempts")
+    r = herinnerctl("audit", "export", "--format", "jsonl", "--since", "2000-01-01",
+                    "--until", "2000-01-02", config=conf)
+    assert r.returncode == 0 and r.stdout == ""
+    plans = wait_for(lambda: plans_logged(pg, "DECLARE export"), what="the export's plan")
+    assert any("attempts_created_at" in p for p in plans), plans
+    assert not any("Seq Scan on attempts" in p for p in plans), plans
