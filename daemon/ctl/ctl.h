@@ -14,8 +14,13 @@ struct ctl {
 struct config *ctl_load_config(const struct ctl *ctl);
 PGconn *ctl_connect(const struct ctl *ctl);
 
+/* S escaped for a terminal (control characters, bidi overrides); static buffers used in turn,
+ * so at most CTL_PRINTABLE_BUFFERS of them in one printf */
+#define CTL_PRINTABLE_BUFFERS 8
+const char *ctl_printable(const char *s);
+
 int ctl_check(const struct ctl *ctl);
-int ctl_explain(const struct ctl *ctl, const char *kind);
+int ctl_explain(const struct ctl *ctl, int argc, char **argv);
 int ctl_status(const struct ctl *ctl, const char *message_id);
 int ctl_db(const struct ctl *ctl, int argc, char **argv);
 int ctl_audit(const struct ctl *ctl, int argc, char **argv);

@@ -19,7 +19,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: herinnerctl [-c FILE] [--conninfo STR] COMMAND\n"
             "  check                  validate the configuration\n"
-            "  explain KIND           show the escalation ladder for a message kind\n"
+            "  explain KIND [--created T] [--due T]\n"
+            "                         the escalation ladder for a message kind (and its times)\n"
             "  status MESSAGE_ID      timeline of one message: escalation and every attempt\n"
             "  db upgrade [--sqldir DIR]  create or upgrade the schema (sql/NNN_*.sql not yet\n"
             "                         applied, in order; db init is the same)\n"
@@ -100,8 +101,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[0];
     if (strcmp(cmd, "check") == 0 && argc == 1)
         return ctl_check(&ctl);
-    if (strcmp(cmd, "explain") == 0 && argc == 2)
-        return ctl_explain(&ctl, argv[1]);
+    if (strcmp(cmd, "explain") == 0 && argc >= 2)
+        return ctl_explain(&ctl, argc, argv);
     if (strcmp(cmd, "status") == 0 && argc == 2)
         return ctl_status(&ctl, argv[1]);
     if (strcmp(cmd, "db") == 0 && argc >= 2)

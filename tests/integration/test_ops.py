@@ -478,3 +478,87 @@ def test_export_streams_in_constant_memory_and_uses_the_time_index(pg, workdir):
     plans = wait_for(lambda: plans_logged(pg, "DECLARE export"), what="the export's plan")
     assert any("attempts_created_at" in p for p in plans), plans
     assert not any("Seq Scan on attempts" in p for p in plans), plans
+
+
+# ---- status and explain: one time zone, escaped text, answers in words --------------------------
+
+def test_status_escapes_control_characters(pg, workdir):
+    conf = auditor_config(workdir, pg)
+    m = add_attempts(pg, 1, sender="\x1b[31mRood\x1b[0m", detail="eerste\nregel\x1b]0;titel\x07\u202eexe.pdf")
+    with pg.connect() as conn:
+        conn.execute("UPDATE herinnerd.messages SET subject = E'Twee\\r\\nregels\\u009b2J' WHERE id = %s",
+                     (m,))
+    r = herinnerctl("status", m, config=conf)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f\u202a-\u202e\u2066-\u2069]", out), repr(out)
+    assert "\\x1b[31mRood\\x1b[0m" in out
+    assert "eerste\\nregel\\x1b]0;titel\\x07\\u202eexe.pdf" in out
+    assert "Twee\\r\\nregels\\u009b2J" in out
+    assert len(out.splitlines()) == 5      # message, arrived, not adopted, one attempt, zone
+
+
+@pytest.mark.parametrize("arg", ["abc", "-5", "0", "12abc", "99999999999999999999999", "1; DROP"])
+def test_status_answers_a_bad_id_in_words(pg, workdir, arg):
+    conf = auditor_config(workdir, pg)
+    r = herinnerctl("status", arg, config=conf)
+    assert r.returncode == 2
+    assert "is not a message id" in r.stderr
+    assert "ERROR" not in r.stderr and "bigint" not in r.stderr and "syntax" not in r.stderr
+
+
+def test_status_of_a_message_that_does_not_exist(pg, workdir):
+    r = herinnerctl("status", "424242", config=auditor_config(workdir, pg))
+    assert r.returncode == 1 and "there is no message 424242" in r.stderr
+
+
+def test_status_shows_the_configured_zone_also_with_conninfo(pg, workdir):
+    import datetime
+    m = add_attempts(pg, 1)
+    conf = auditor_config(workdir, pg, zone="Asia/Kolkata")      # +05:30: not the host's
+    for args in ([], ["--conninfo", pg.conninfo("auditor")]):
+        r = herinnerctl(*args, "status", m, config=conf)
+        assert r.returncode == 0, r.stderr
+        stamps = re.findall(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d([+-]\d\d(?::\d\d)?)", r.stdout)
+        assert len(stamps) == 2 and set(stamps) == {"+05:30"}, r.stdout
+        assert "(times in Asia/Kolkata)" in r.stdout
+    # no config at all: the host's zone, still with its offset
+    host = datetime.datetime.now().astimezone().strftime("%z")
+    host = host[:3] + (":" + host[3:] if host[3:] != "00" else "")
+    r = herinnerctl("-c", workdir / "none.conf", "--conninfo", pg.conninfo("auditor"), "status", m)
+    assert r.returncode == 0, r.stderr
+    assert set(re.findall(r"\d\d:\d\d:\d\d([+-]\d\d(?::\d\d)?)", r.stdout)) == {host}, r.stdout
+
+
+def test_explain_shows_each_step_time_in_the_configured_zone(workdir):
+    conf = workdir / "explain.conf"
+    conf.write_text('timezone = "Europe/Amsterdam";\n'
+                    'database: { conninfo = "dbname=none"; };\n'
+                    'policies = ( { name = "d"; kinds = [ "*" ]; steps = (\n'
+                    '  { channel = "null"; after = "0s"; },\n'
+                    '  { channel = "null"; after = "3d"; quiet_hours = "21:00-08:00"; business_days = true; },\n'
+                    '  { channel = "null"; before_due = "10d"; } ); } );\n')
+    r = herinnerctl("explain", "aanslag", "--created", "2026-10-23 22:30", "--due", "2026-11-20",
+                    config=conf)
+    assert r.returncode == 0, r.stderr
+    assert "Fri 2026-10-23 22:30+02" in r.stdout           # summer time
+    assert "Tue 2026-10-27 08:00+01" in r.stdout           # Monday evening is quiet; winter time
+    assert "Tue 2026-11-10 00:00+01" in r.stdout
+    assert "times in Europe/Amsterdam" in r.stdout
+    r = herinnerctl("explain", "aanslag", "--created", "gisteren", config=conf)
+    assert r.returncode == 2 and "--created 'gisteren' is not a date or time" in r.stderr
+    r = herinnerctl("explain", "aanslag", "--due", "2026-02-30", config=conf)
+    assert r.returncode == 2 and "--due '2026-02-30' is not a date or time" in r.stderr
+    r = herinnerctl("explain", "\x1b[2Jkind", config=conf)
+    assert "\x1b" not in r.stdout and "\\x1b[2Jkind" in r.stdout
+
+
+def test_daemon_formats_times_in_its_zone(pg, daemon):
+    port = free_port()
+    d = daemon(daemon_config(pg, port).replace('"Europe/Amsterdam"', '"Asia/Kolkata"'))
+    d.wait_ready()
+    m = pg.add_message(pg.add_recipient("Jan"))
+    wait_for(lambda: pg.attempts(m), what="the first attempt")
+    pg.mark_read(m)
+    text = d.wait_log(f"message {m} read at ")
+    assert re.search(rf"message {m} read at \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d\+05:30", text), text
