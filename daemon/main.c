@@ -61,6 +61,8 @@ int daemon_push_config(struct daemon *d, struct config *cfg)
     else
         unsetenv("TZ");
     tzset();
+    if (d->schema)              /* a reload: the database session's zone follows */
+        schema_set_timezone(d->schema, cfg->timezone);
     return 0;
 }
 

@@ -136,13 +136,35 @@ void schema_free(struct schema *s)
     free(s);
 }
 
-void schema_check(struct schema *s, const char *tz)
+static void remember_zone(struct schema *s, const char *tz)
 {
     char buf[256];
     const char *name = tz_name(tz, buf, sizeof(buf));
 
     free(s->tz);
     s->tz = name ? strdup(name) : NULL;
+}
+
+static void zone_set(PGresult *res, void *arg)
+{
+    (void)arg;
+    if (res && !db_result_ok(res))
+        log_warn("setting the database session's time zone failed: %s",
+                 PQresultErrorMessage(res));
+}
+
+void schema_set_timezone(struct schema *s, const char *tz)
+{
+    remember_zone(s, tz);
+    if (s->tz && db_connected(s->db)) {
+        const char *params[] = { s->tz };
+        db_query(s->db, 0, "SELECT set_config('TimeZone', $1, false)", 1, params, zone_set, s);
+    }
+}
+
+void schema_check(struct schema *s, const char *tz)
+{
+    remember_zone(s, tz);
     s->ok = 0;
     evtimer_del(s->timer);
     if (!s->checking)

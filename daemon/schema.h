@@ -20,6 +20,9 @@ void schema_free(struct schema *s);
 /* Connected: check now (and again every few seconds until the schema is right), in zone TZ
  * (NULL: the host's). */
 void schema_check(struct schema *s, const char *tz);
+/* A reload changed the config's time zone: use TZ (NULL: the host's) on this connection now
+ * and after every reconnect. */
+void schema_set_timezone(struct schema *s, const char *tz);
 /* The connection went away: nothing is known until the next check. */
 void schema_lost(struct schema *s);
 int schema_ok(const struct schema *s);
