@@ -2,7 +2,8 @@
  *
  * Start-up order (reversed at exit): config -> time zone -> event base -> metrics -> engine ->
  * database -> http -> channels -> signals and watchdog -> connect. READY=1 is sent only once the
- * database is connected and LISTENing (daemon_database_ready). */
+ * database is connected, LISTENing and has the schema this herinnerd needs (schema.c, then
+ * daemon_database_ready). */
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
