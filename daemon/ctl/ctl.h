@@ -23,6 +23,9 @@ int ctl_check(const struct ctl *ctl);
 int ctl_explain(const struct ctl *ctl, int argc, char **argv);
 int ctl_status(const struct ctl *ctl, const char *message_id);
 int ctl_db(const struct ctl *ctl, int argc, char **argv);
+/* Does the database have herinnerd's schema? If not, says so (run herinnerctl db upgrade) and
+ * returns 0; an older schema only gets a warning. */
+int ctl_schema_ready(PGconn *conn);
 int ctl_audit(const struct ctl *ctl, int argc, char **argv);
 int ctl_paper_handover(const struct ctl *ctl);
 

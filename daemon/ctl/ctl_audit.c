@@ -134,6 +134,8 @@ static int audit_export(PGconn *conn, int argc, char **argv)
         fprintf(stderr, "herinnerctl: --bom is for CSV only (JSON has no byte order mark)\n");
         return 2;
     }
+    if (!ctl_schema_ready(conn))
+        return 1;
     if (!valid_time(conn, "--since", since) || !valid_time(conn, "--until", until))
         return 2;
 

@@ -214,6 +214,25 @@ static int db_status(PGconn *conn, struct sqlfiles *f)
     return missing || highest < SCHEMA_VERSION ? 1 : 0;
 }
 
+int ctl_schema_ready(PGconn *conn)
+{
+    char applied[MAX_VERSION + 1];
+    int highest, have = applied_versions(conn, applied, &highest);
+
+    if (have < 0)
+        return 0;
+    if (have == 0) {
+        fprintf(stderr, "herinnerctl: the database has no herinnerd schema: run herinnerctl db "
+                        "upgrade\n");
+        return 0;
+    }
+    if (highest < SCHEMA_VERSION)
+        fprintf(stderr, "herinnerctl: warning: the database schema is at version %d, this "
+                        "herinnerctl expects %d: run herinnerctl db upgrade\n", highest,
+                SCHEMA_VERSION);
+    return 1;
+}
+
 int ctl_db(const struct ctl *ctl, int argc, char **argv)
 {
     struct sqlfiles f = { .dir = sql_dir() };

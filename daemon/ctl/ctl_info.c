@@ -217,6 +217,10 @@ int ctl_status(const struct ctl *ctl, const char *message_id)
 
     if (conn == NULL)
         return 1;
+    if (!ctl_schema_ready(conn)) {
+        PQfinish(conn);
+        return 1;
+    }
     PGresult *a = NULL, *z = PQexec(conn, "SELECT current_setting('TimeZone')");
     PGresult *m = PQexecParams(conn,
         "SELECT m.sender, m.kind, m.subject, " TIME("m.created_at") ", " TIME("m.read_at") ","

@@ -138,6 +138,12 @@ def test_db_status_on_an_empty_database(pg):
     assert r.returncode == 1
     assert "no herinnerd schema" in r.stdout and "run herinnerctl db upgrade" in r.stdout
     assert "ERROR" not in r.stdout + r.stderr
+    # the other commands say the same, not "relation ... does not exist"
+    for args in (["status", "1"], ["audit", "export"]):
+        r = ctl_as(pg, "empty", *args)
+        assert r.returncode == 1, args
+        assert "no herinnerd schema: run herinnerctl db upgrade" in r.stderr, args
+        assert "ERROR" not in r.stderr and "relation" not in r.stderr, args
 
 
 def test_db_upgrade_stops_at_a_broken_file_and_resumes(pg, workdir):
