@@ -338,6 +338,9 @@ def test_alert_rules_parse_and_cover_what_operators_watch():
 
 
 def test_dashboard_is_json_and_covers_what_operators_watch():
+    # times on the dashboard in the zone of the example configuration, as everywhere else
+    zone = re.search(r'^timezone = "([^"]+)";', (TOP / "conf" / "herinnerd.conf").read_text(), re.M)
+    assert json.loads(DASHBOARD.read_text())["timezone"] == (zone.group(1) if zone else "browser")
     exprs = dashboard_exprs()
     joined = " ".join(exprs)
     for metric in ("herinnerd_due_backlog", "herinnerd_oldest_due_age_seconds",
