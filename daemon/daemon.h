@@ -12,6 +12,7 @@ struct engine;
 struct http;
 struct ledger;
 struct metrics;
+struct schema;
 
 /* Configurations loaded during this run, newest first: escalations frozen under an older one
  * keep its policy until they finish. */
@@ -26,6 +27,7 @@ struct daemon {
     struct config *cfg;                 /* current: the head of `configs` */
     struct config_entry *configs;
     struct db *db;
+    struct schema *schema;             /* is the database's schema the one we need? */
     struct engine *engine;
     struct ledger *ledger;             /* the only writer of attempts */
     char token[40];                    /* this process: its claims and its audit chain */

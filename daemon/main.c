@@ -2,7 +2,8 @@
  *
  * Start-up order (reversed at exit): config -> time zone -> event base -> metrics -> engine ->
  * database -> http -> channels -> signals and watchdog -> connect. READY=1 is sent only once the
- * database is connected and LISTENing (daemon_database_ready). */
+ * database is connected, LISTENing and has the schema this herinnerd needs (schema.c, then
+ * daemon_database_ready). */
 #include <getopt.h>
 #include <inttypes.h>
 #include <sys/random.h>
@@ -26,6 +27,7 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "schema.h"
 
 static const struct channel_ops *const channel_table[CHANNEL_COUNT] = {
     [CHANNEL_EMAIL] = &email_channel,
@@ -62,6 +64,8 @@ int daemon_push_config(struct daemon *d, struct config *cfg)
     else
         unsetenv("TZ");
     tzset();
+    if (d->schema)              /* a reload: the database session's zone follows */
+        schema_set_timezone(d->schema, cfg->timezone);
     return 0;
 }
 
@@ -93,7 +97,8 @@ void daemon_update_status(struct daemon *d)
     sd_notifyf(0, "STATUS=%s%s; %d in flight; since start: %lu sent, %lu delivered, %lu queued, "
                   "%lu temporary failures, %lu permanent failures, %lu skipped, %lu stopped by reading",
                d->draining ? "Draining; " : "",
-               db_connected(d->db) ? "Connected" : "Waiting for the database",
+               !db_connected(d->db) ? "Waiting for the database"
+               : schema_problem(d->schema) ? schema_problem(d->schema) : "Connected",
                engine_in_flight(d->engine), metrics_total(m, OUTCOME_SENT),
                metrics_total(m, OUTCOME_DELIVERED), metrics_total(m, OUTCOME_QUEUED),
                metrics_total(m, OUTCOME_TEMPORARY_FAILURE),
@@ -116,14 +121,31 @@ void daemon_database_ready(struct daemon *d)
     daemon_update_status(d);
 }
 
+/* ready only once the schema is the one we need (schema.c checks, and checks again) */
 static void db_connected_cb(void *arg)
 {
-    daemon_database_ready(arg);
+    struct daemon *d = arg;
+
+    schema_check(d->schema, d->cfg->timezone);
+    daemon_update_status(d);
+}
+
+static void schema_changed_cb(void *arg)
+{
+    struct daemon *d = arg;
+
+    if (schema_ok(d->schema))
+        daemon_database_ready(d);
+    else
+        daemon_update_status(d);
 }
 
 static void db_disconnected_cb(void *arg)
 {
-    daemon_update_status(arg);
+    struct daemon *d = arg;
+
+    schema_lost(d->schema);
+    daemon_update_status(d);
 }
 
 static void db_notify_cb(const char *channel, const char *payload, void *arg)
@@ -131,7 +153,8 @@ static void db_notify_cb(const char *channel, const char *payload, void *arg)
     struct daemon *d = arg;
 
     (void)channel;
-    engine_notify(d->engine, payload);
+    if (schema_ok(d->schema))
+        engine_notify(d->engine, payload);
 }
 
 static int check_only(const char *path)
@@ -173,6 +196,7 @@ static int daemon_finalise(struct daemon *d)
         if (d->channel_state[ch])
             d->channel_ops[ch]->stop(d->channel_state[ch]);
     http_stop(d->http);
+    schema_free(d->schema);
     db_free(d->db);             /* statements still queued fail: the ledger logs their facts */
     lost += ledger_free(d->ledger);     /* what it still holds is logged, fact by fact */
     if (d->engine)
@@ -249,7 +273,8 @@ int main(int argc, char **argv)
     if ((d.base = event_base_new()) == NULL || (d.metrics = calloc(1, sizeof(*d.metrics))) == NULL ||
         (d.engine = engine_new(&d)) == NULL ||
         (d.db = db_new(d.base, cfg->conninfo, "herinnerd_message", &ev)) == NULL ||
-        (d.ledger = ledger_new(d.base, d.db, cfg->instance, chain)) == NULL) {
+        (d.ledger = ledger_new(d.base, d.db, cfg->instance, chain)) == NULL ||
+        (d.schema = schema_new(d.base, d.db, schema_changed_cb, &d)) == NULL) {
         log_err("out of memory at start-up");
         goto fail;
     }

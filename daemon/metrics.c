@@ -8,9 +8,14 @@
 
 const double metrics_latency_bounds[LATENCY_BUCKETS] = { 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30 };
 
+static int known_outcome(int o)
+{
+    return o >= 0 && o < METRICS_OUTCOMES && strcmp(outcome_name((enum outcome)o), "?") != 0;
+}
+
 void metrics_attempt(struct metrics *m, enum channel_id ch, enum outcome o)
 {
-    if ((unsigned)ch < CHANNEL_COUNT && (unsigned)o < OUTCOME_COUNT)
+    if ((unsigned)ch < CHANNEL_COUNT && known_outcome((int)o))
         m->attempts[ch][o]++;
 }
 
@@ -29,6 +34,8 @@ unsigned long metrics_total(const struct metrics *m, enum outcome o)
 {
     unsigned long n = 0;
 
+    if (!known_outcome((int)o))
+        return 0;
     for (int ch = 0; ch < CHANNEL_COUNT; ch++)
         n += m->attempts[ch][o];
     return n;
@@ -39,7 +46,20 @@ static void family(FILE *f, const char *name, const char *type, const char *help
     fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-char *metrics_render(const struct metrics *m, const struct pg_result *states, int db_up)
+static void gauge(FILE *f, const char *name, const char *help, const char *value)
+{
+    family(f, name, "gauge", help);
+    fprintf(f, "%s %s\n", name, value);
+}
+
+static void counter(FILE *f, const char *name, const char *help, unsigned long value)
+{
+    family(f, name, "counter", help);
+    fprintf(f, "%s %lu\n", name, value);
+}
+
+char *metrics_render(const struct metrics *m, const struct metrics_state *st,
+                     const struct pg_result *gauges)
 {
     char *out = NULL;
     size_t len;
@@ -47,16 +67,23 @@ char *metrics_render(const struct metrics *m, const struct pg_result *states, in
 
     if (f == NULL)
         return NULL;
-    family(f, "herinnerd_database_up", "gauge", "1 when the database connection is up.");
-    fprintf(f, "herinnerd_database_up %d\n", db_up ? 1 : 0);
+    gauge(f, "herinnerd_database_up", "1 when the database connection is up.",
+          st->db_up ? "1" : "0");
+    gauge(f, "herinnerd_ready", "1 when connected to a database with the schema this herinnerd needs.",
+          st->ready ? "1" : "0");
+    family(f, "herinnerd_start_time_seconds", "gauge", "When this process started, in seconds since the epoch.");
+    fprintf(f, "herinnerd_start_time_seconds %.3f\n", st->start_time);
+    family(f, "herinnerd_in_flight_sends", "gauge", "Sends started by this process whose outcome is not yet recorded.");
+    fprintf(f, "herinnerd_in_flight_sends %d\n", st->in_flight);
 
-    family(f, "herinnerd_attempts_total", "counter", "Attempts recorded by this process.");
+    family(f, "herinnerd_attempts_total", "counter",
+           "Attempts recorded by this process, by channel and outcome.");
     for (int ch = 0; ch < CHANNEL_COUNT; ch++)
-        for (int o = 0; o < OUTCOME_COUNT; o++)
+        for (int o = 0; known_outcome(o); o++)
             fprintf(f, "herinnerd_attempts_total{channel=\"%s\",outcome=\"%s\"} %lu\n",
                     channel_name(ch), outcome_name(o), m->attempts[ch][o]);
 
-    family(f, "herinnerd_send_latency_seconds", "histogram", "Time from claim to outcome.");
+    family(f, "herinnerd_send_latency_seconds", "histogram", "Time from claim to outcome, by channel.");
     for (int ch = 0; ch < CHANNEL_COUNT; ch++) {
         for (int i = 0; i < LATENCY_BUCKETS; i++)
             fprintf(f, "herinnerd_send_latency_seconds_bucket{channel=\"%s\",le=\"%g\"} %lu\n",
@@ -69,35 +96,21 @@ char *metrics_render(const struct metrics *m, const struct pg_result *states, in
                 channel_name(ch), m->latency_count[ch]);
     }
 
-    family(f, "herinnerd_letters_without_address_total", "counter",
-           "Paper steps that failed for want of a postal address.");
-    fprintf(f, "herinnerd_letters_without_address_total %lu\n", m->no_postal_address);
-    family(f, "herinnerd_read_stops_total", "counter", "Escalations stopped because the message was read.");
-    fprintf(f, "herinnerd_read_stops_total %lu\n", m->read_stops);
-    family(f, "herinnerd_config_reload_failures_total", "counter", "Reloads refused.");
-    fprintf(f, "herinnerd_config_reload_failures_total %lu\n", m->config_reload_failures);
+    counter(f, "herinnerd_letters_without_address_total",
+            "Paper steps that failed for want of a postal address.", m->no_postal_address);
+    counter(f, "herinnerd_read_stops_total", "Escalations stopped because the message was read.",
+            m->read_stops);
+    counter(f, "herinnerd_config_reload_failures_total", "Reloads refused.",
+            m->config_reload_failures);
 
-    if (states != NULL) {
-        const PGresult *res = (const PGresult *)states;
-        static const char *const all[] = { "active", "read", "done", "failed" };
-        double backlog = 0, oldest = 0;
-        family(f, "herinnerd_escalations", "gauge", "Escalations by state (all instances).");
-        for (size_t s = 0; s < sizeof(all) / sizeof(all[0]); s++) {
-            const char *n = "0";
-            for (int i = 0; i < PQntuples(res); i++)
-                if (strcmp(PQgetvalue(res, i, 0), all[s]) == 0) {
-                    n = PQgetvalue(res, i, 1);
-                    backlog += strtod(PQgetvalue(res, i, 2), NULL);
-                    double age = strtod(PQgetvalue(res, i, 3), NULL);
-                    if (age > oldest)
-                        oldest = age;
-                }
-            fprintf(f, "herinnerd_escalations{state=\"%s\"} %s\n", all[s], n);
-        }
-        family(f, "herinnerd_due_backlog", "gauge", "Active escalations whose step is due now.");
-        fprintf(f, "herinnerd_due_backlog %.0f\n", backlog);
-        family(f, "herinnerd_oldest_due_age_seconds", "gauge", "How long the oldest due step has waited.");
-        fprintf(f, "herinnerd_oldest_due_age_seconds %.3f\n", oldest);
+    if (gauges != NULL && PQntuples((const PGresult *)gauges) == 1) {
+        const PGresult *res = (const PGresult *)gauges;
+        gauge(f, "herinnerd_due_backlog",
+              "Active escalations whose step is due now, all instances (counted up to 10000).",
+              PQgetvalue(res, 0, 0));
+        gauge(f, "herinnerd_oldest_due_age_seconds",
+              "How long the longest-waiting due step has waited, all instances.",
+              PQgetvalue(res, 0, 1));
     }
     if (fclose(f) != 0) {
         free(out);

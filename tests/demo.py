@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zoneinfo
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -39,6 +40,15 @@ BOLD, DIM, GREEN, YELLOW, RED, OFF = ("\033[1m", "\033[2m", "\033[32m", "\033[33
     if sys.stdout.isatty() else ("",) * 6
 
 
+# the daemon's `timezone`: every time the demo shows is in it, with its offset
+ZONE = "Europe/Amsterdam"
+
+
+def clock(t):
+    """'16:34:02+01:00': a time of day in ZONE, with the offset."""
+    return t.astimezone(zoneinfo.ZoneInfo(ZONE)).isoformat(timespec="seconds")[11:]
+
+
 def say(text):
     print(f"{BOLD}==> {text}{OFF}", flush=True)
 
@@ -46,7 +56,7 @@ def say(text):
 def config(pg, smtp, kannel, spool, http_port):
     return f"""
 instance = "demo";
-timezone = "Europe/Amsterdam";
+timezone = "{ZONE}";
 inbox_url = "https://mijn.overheid.nl/berichtenbox";
 database: {{ conninfo = "{pg.conninfo()}"; }};
 email: {{ server = "{smtp.address}"; from = "MijnOverheid <noreply@mijn.overheid.nl>";
@@ -71,7 +81,7 @@ def show_attempt(a, names):
     colour = GREEN if a["outcome"] in ("sent", "delivered", "queued", "handed-over") else \
         YELLOW if a["outcome"] in ("skipped", "temporary-failure", "withdrawn") else RED
     to = f" -> {a['address']}" if a["address"] else ""
-    print(f"  {DIM}{a['created_at']:%H:%M:%S}{OFF} {names[a['message_id']]:<22} step {a['step']} "
+    print(f"  {DIM}{clock(a['created_at'])}{OFF} {names[a['message_id']]:<22} step {a['step']} "
           f"{a['channel']:<5} {colour}{a['outcome']:<17}{OFF} {a['detail']}{to}", flush=True)
 
 
@@ -116,7 +126,8 @@ def main():
         d.wait_ready(timeout=20)
         print(f"  READY=1, {d.wait_notify('STATUS=Connected')}")
 
-        say("Watching the ladders: e-mail at 0 s, reminder at 6 s, SMS at 12 s, letter at 18 s")
+        say("Watching the ladders: e-mail at 0 s, reminder at 6 s, SMS at 12 s, letter at 18 s"
+            f" (times in {ZONE})")
         seen, mails_seen, sms_seen, read_done = 0, 0, 0, False
         reader = next(m for m, n in names.items() if n.startswith("Fatima"))
         deadline = time.monotonic() + 45

@@ -26,10 +26,18 @@ struct config *ctl_load_config(const struct ctl *ctl);
 int ctl_record_attempt(PGconn *conn, const char *instance, const struct ctl_attempt *at);
 PGconn *ctl_connect(const struct ctl *ctl);
 
+/* S escaped for a terminal (control characters, bidi overrides); static buffers used in turn,
+ * so at most CTL_PRINTABLE_BUFFERS of them in one printf */
+#define CTL_PRINTABLE_BUFFERS 8
+const char *ctl_printable(const char *s);
+
 int ctl_check(const struct ctl *ctl);
-int ctl_explain(const struct ctl *ctl, const char *kind);
+int ctl_explain(const struct ctl *ctl, int argc, char **argv);
 int ctl_status(const struct ctl *ctl, const char *message_id);
-int ctl_db_init(const struct ctl *ctl, int argc, char **argv);
+int ctl_db(const struct ctl *ctl, int argc, char **argv);
+/* Does the database have herinnerd's schema? If not, says so (run herinnerctl db upgrade) and
+ * returns 0; an older schema only gets a warning. */
+int ctl_schema_ready(PGconn *conn);
 int ctl_audit(const struct ctl *ctl, int argc, char **argv);
 /* audit verify [--checkpoints FILE] | audit checkpoint */
 int ctl_chain(const struct ctl *ctl, int argc, char **argv);

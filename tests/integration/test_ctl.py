@@ -52,7 +52,7 @@ def test_status_and_audit_after_a_send(pg, smtp, daemon, workdir):
     assert [(x["message_id"], x["channel"], x["outcome"]) for x in rows] == [(str(m), "email", "sent")]
     assert len(rows[0]["hash"]) == 64
     r = herinnerctl("audit", "export", "--format", "json", "--since", "2000-01-01", config=auditor)
-    assert json.loads(r.stdout.splitlines()[0])["outcome"] == "sent"
+    assert json.loads(r.stdout)[0]["outcome"] == "sent"    # one JSON array (was JSON Lines)
     r = herinnerctl("audit", "export", "--until", "2000-01-01", config=auditor)
     assert r.stdout.count("\n") == 1   # only the header
     r = herinnerctl("audit", "verify", config=auditor)

@@ -52,7 +52,9 @@ def test_metrics(pg, smtp, daemon):
     lines = text.splitlines()
     assert 'herinnerd_attempts_total{channel="email",outcome="sent"} 1' in lines
     assert 'herinnerd_attempts_total{channel="email",outcome="skipped"} 1' in lines
-    assert 'herinnerd_escalations{state="active"} 2' in lines
+    # escalations by state were counted over the whole table on every scrape (issue 7): gone
+    assert not any(l.startswith("herinnerd_escalations{") for l in lines)
+    assert "herinnerd_ready 1" in lines and "herinnerd_in_flight_sends 0" in lines
     assert "herinnerd_due_backlog 0" in lines
     assert "herinnerd_database_up 1" in lines
     assert any(l.startswith('herinnerd_send_latency_seconds_bucket{channel="email",le="+Inf"} 2')

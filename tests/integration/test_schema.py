@@ -4,7 +4,10 @@ triggers, the hash chain and append-only guard on attempts, and what each role m
 import psycopg
 import pytest
 
-from harness import wait_for
+from harness import TOP, wait_for
+
+# every numbered file in sql/ records its version
+VERSIONS = sorted(int(f.name[:3]) for f in (TOP / "sql").glob("[0-9][0-9][0-9]_*.sql"))
 
 
 class Listener:
@@ -54,13 +57,13 @@ def test_schema_applies_to_empty_database(pg):
             "SELECT version FROM herinnerd.schema_version ORDER BY version")]
         tables = {r[0] for r in conn.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'herinnerd'")}
-    assert versions == [1, 2, 3, 4, 5, 6, 7]
+    assert versions == VERSIONS
     assert {"recipients", "messages", "escalations", "attempts", "schema_version"} <= tables
 
 
 def test_fixture_database_has_schema_and_roles(pg):
     assert [r["version"] for r in pg.query(
-        "SELECT version FROM herinnerd.schema_version ORDER BY 1")] == [1, 2, 3, 4, 5, 6, 7]
+        "SELECT version FROM herinnerd.schema_version ORDER BY 1")] == VERSIONS
     for role, group in pg.ROLES:
         assert pg.query("SELECT pg_has_role(%s, %s, 'MEMBER') AS m", role, group)[0]["m"]
 
