@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buildinfo.h"
 #include "ctl.h"
 
 static int sql_file(const struct dirent *e)
