@@ -85,7 +85,7 @@ struct config *config_load(const char *path, char *err, size_t errlen);
 struct config *config_load_text(const char *name, const char *text, size_t len, char *err,
                                 size_t errlen);
 /* The same, with CONFIG_* flags. */
-#define CONFIG_NO_SECRETS 1    /* do not read password_file (the secrets stay NULL): for --check and
+#define CONFIG_NO_SECRETS 1    /* do not read password_file (its secret is ""): for --check and
                                 * herinnerctl, which send nothing; systemd's credentials exist only
                                 * while the service runs */
 struct config *config_load_flags(const char *path, int flags, char *err, size_t errlen);
