@@ -28,9 +28,10 @@ static const struct command_help commands[] = {
     { "explain", "KIND [--created T] [--due T]", "the escalation ladder a kind of message gets",
       "Print the policy a message of KIND follows and each of its steps: channel,\n"
       "when (after arrival or before the due date), template, quiet hours,\n"
-      "business days and retries. --created T and --due T plan the steps for a\n"
-      "message created (due) at T, in the configuration's time zone. Reads only\n"
-      "the configuration: no database, no secrets. Exit 1 if no policy applies.\n" },
+      "business days and retries. --created T (and --due T): when each step would\n"
+      "go for a message created (due) at T, YYYY-MM-DD[ HH:MM] in the configuration's\n"
+      "time zone, and why later. Reads only the configuration: no database, no\n"
+      "secrets. Exit 1 if no policy applies.\n" },
     { "status", "MESSAGE_ID", "one message: its escalation and every attempt",
       "Print the message (sender, kind, subject, arrival, read), its escalation\n"
       "(policy, state, next step and when) and every attempt: time, step, try,\n"
@@ -40,8 +41,8 @@ static const struct command_help commands[] = {
       "Write every attempt created in [--since, --until) to standard output,\n"
       "oldest first:\n"
       "  csv    RFC 4180 with a header line and CRLF line ends; a cell that starts\n"
-      "         with = + - @ or a tab is neutralised for spreadsheets; --bom\n"
-      "         starts the file with a UTF-8 byte order mark\n"
+      "         with = + - @, a tab or CR gets a leading ' (no spreadsheet formulas);\n"
+      "         --bom starts the file with a UTF-8 byte order mark\n"
       "  json   one JSON array of objects\n"
       "  jsonl  one JSON object per line\n"
       "T is a date or time such as 2026-11-01 or \"2026-11-01 08:00\", in the\n"
@@ -51,20 +52,20 @@ static const struct command_help commands[] = {
       "With --checkpoints FILE (lines as printed by audit checkpoint or logged\n"
       "by the daemon), also prove that nothing those checkpoints cover was\n"
       "removed or rewritten. Exit 0 if intact, 1 naming the first problem.\n" },
-    { "audit checkpoint", "", "commit to the head of every chain now and print it",
+    { "audit checkpoint", "", "commit to every chain's head now, print it",
       "Write a checkpoint (chain, sequence number and hash of every chain's head)\n"
       "and print it as one line. Keep these lines outside the database:\n"
       "audit verify --checkpoints proves against them.\n" },
-    { "db init", "[--sqldir DIR]", "create the schema in an empty database",
-      "Apply the numbered SQL files (from --sqldir, $HERINNERD_SQLDIR or the\n"
-      "installed ones) in order, each in its own transaction, and record them\n"
-      "in herinnerd.schema_version. Harmless to repeat.\n" },
-    { "db upgrade", "[--sqldir DIR]", "apply the schema files a database lacks",
-      "Apply the numbered SQL files newer than the database's schema version,\n"
-      "one transaction each; every row is kept. Harmless to repeat.\n" },
-    { "db status", "", "the schema versions applied and available",
-      "Print the schema versions the database has and the ones this herinnerctl\n"
-      "ships, and whether herinnerctl db upgrade is needed.\n" },
+    { "db init", "[--sqldir DIR]", "create the schema (the first name of db upgrade)",
+      "The same as db upgrade, for an empty database.\n" },
+    { "db upgrade", "[--sqldir DIR]", "create the schema or apply the files it lacks",
+      "Apply each numbered SQL file (from --sqldir, $HERINNERD_SQLDIR or the\n"
+      "installed ones) that the database lacks, in order, each in its own\n"
+      "transaction that records it in herinnerd.schema_version. Every row is kept;\n"
+      "repeating it is harmless.\n" },
+    { "db status", "[--sqldir DIR]", "the schema versions applied, available and needed",
+      "Print the schema versions the database has, the ones available and the\n"
+      "one this version needs. Exit 1 if herinnerctl db upgrade is due.\n" },
     { "paper handover", "", "hand pending letters over to the print house now",
       "Move the letters in the spool's pending/ to handed-over/<date>/ with\n"
       "manifest.csv and record them, as the daemon does at paper.cutoff.\n"
@@ -94,13 +95,13 @@ static void help(void)
     for (size_t i = 0; i < NCOMMANDS; i++) {
         char head[128];
         snprintf(head, sizeof(head), "%s %s", commands[i].name, commands[i].args);
-        if (strlen(head) > 34)
-            printf("  %s\n  %-34s %s\n", head, "", commands[i].summary);
+        if (strlen(head) > 28)
+            printf("  %s\n  %-28s %s\n", head, "", commands[i].summary);
         else
-            printf("  %-34s %s\n", head, commands[i].summary);
+            printf("  %-28s %s\n", head, commands[i].summary);
     }
     printf("\nSQL files for db init and db upgrade: %s\n"
-           "herinnerctl help COMMAND tells more; see also herinnerctl(1) and herinnerd.conf(5).\n",
+           "herinnerctl help COMMAND says more; see herinnerctl(1) and herinnerd.conf(5).\n",
            SQLDIR);
 }
 
