@@ -51,7 +51,7 @@ static const struct command_help commands[] = {
       "Recompute the hash of every attempt and check each chain link by link.\n"
       "With --checkpoints FILE (lines as printed by audit checkpoint or logged\n"
       "by the daemon), also prove that nothing those checkpoints cover was\n"
-      "removed or rewritten. Exit 0 if intact, 1 naming the first problem.\n" },
+      "removed or rewritten. Exit 0 if intact, 1 naming the problems found.\n" },
     { "audit checkpoint", "", "commit to every chain's head now, print it",
       "Write a checkpoint (chain, sequence number and hash of every chain's head)\n"
       "and print it as one line. Keep these lines outside the database:\n"
