@@ -105,7 +105,21 @@ static void help(void)
            SQLDIR);
 }
 
-/* herinnerctl help [WORD [WORD]]: every command whose name starts with the words given. */
+/* Does C's name begin with the whole words in WORDS ("audit" names every audit command)? */
+static int command_matches(const struct command_help *c, const char *words)
+{
+    size_t n = strlen(words);
+
+    return strncmp(c->name, words, n) == 0 && (c->name[n] == '\0' || c->name[n] == ' ');
+}
+
+/* "herinnerctl NAME ARGS" */
+static void print_synopsis(FILE *f, const struct command_help *c)
+{
+    fprintf(f, "herinnerctl %s%s%s\n", c->name, *c->args ? " " : "", c->args);
+}
+
+/* herinnerctl help [WORD...]: every command whose name begins with the words given. */
 static int help_command(int argc, char **argv)
 {
     char name[128] = "";
@@ -115,15 +129,16 @@ static int help_command(int argc, char **argv)
         help();
         return 0;
     }
-    for (int i = 0; i < argc && i < 2; i++)
+    for (int i = 0; i < argc; i++)
         snprintf(name + strlen(name), sizeof(name) - strlen(name), "%s%s", i ? " " : "", argv[i]);
     for (size_t i = 0; i < NCOMMANDS; i++) {
         const struct command_help *c = &commands[i];
-        size_t n = strlen(name);
-        if (argc > 2 || strncmp(c->name, name, n) != 0 || (c->name[n] != '\0' && c->name[n] != ' '))
+        if (!command_matches(c, name))
             continue;
-        printf("%sherinnerctl %s%s%s\n\n", found++ ? "\n" : "", c->name, *c->args ? " " : "",
-               c->args);
+        if (found++)
+            putchar('\n');
+        print_synopsis(stdout, c);
+        putchar('\n');
         fputs(c->details, stdout);
         if (strncmp(c->name, "db ", 3) == 0)
             printf("The installed SQL files are in %s.\n", SQLDIR);
@@ -186,16 +201,15 @@ PGconn *ctl_connect(const struct ctl *ctl)
 /* Say which word was not understood, and how the command is used if it exists. */
 static int unknown_command(char **argv)
 {
-    size_t n = strlen(argv[0]);
     int known = 0;
 
     for (size_t i = 0; i < NCOMMANDS; i++) {
-        const struct command_help *c = &commands[i];
-        if (strncmp(c->name, argv[0], n) != 0 || (c->name[n] != '\0' && c->name[n] != ' '))
+        if (!command_matches(&commands[i], argv[0]))
             continue;
         if (!known++)
             fprintf(stderr, "herinnerctl: wrong arguments for '%s'; usage:\n", argv[0]);
-        fprintf(stderr, "  herinnerctl %s %s\n", c->name, c->args);
+        fputs("  ", stderr);
+        print_synopsis(stderr, &commands[i]);
     }
     if (!known)
         fprintf(stderr, "herinnerctl: unknown command '%s' (herinnerctl help lists them)\n",
@@ -235,7 +249,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "help") == 0)
         return help_command(argc - 1, argv + 1);
     if (wants_help(argc, argv))
-        return help_command(argc > 1 && argv[1][0] != '-' ? 2 : 1, argv);
+        return help_command(argc > 1 && argv[1][0] != '-' ? 2 : 1, argv);   /* "audit export" */
     if (strcmp(cmd, "check") == 0 && argc == 1)
         return ctl_check(&ctl);
     if (strcmp(cmd, "explain") == 0 && argc == 2)
