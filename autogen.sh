@@ -8,6 +8,8 @@ need_pkgs="build-essential autoconf automake libtool pkg-config
   libsystemd-dev libesmtp-dev libpq-dev libconfig-dev libevent-dev libcmocka-dev libssl-dev libcairo2-dev
   postgresql postfix kannel kannel-extras python3-pytest python3-psycopg python3-aiosmtpd curl poppler-utils systemd
   fonts-dejavu-core"
+# mandoc: the man pages' lint in make check (tests/integration/test_install.py)
+need_pkgs="$need_pkgs mandoc"
 
 missing=""
 for p in $need_pkgs; do

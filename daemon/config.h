@@ -90,6 +90,13 @@ struct config *config_load(const char *path, char *err, size_t errlen);
 /* The same from the text of a config file; NAME is used in error messages. */
 struct config *config_load_text(const char *name, const char *text, size_t len, char *err,
                                 size_t errlen);
+/* The same, with CONFIG_* flags. */
+#define CONFIG_NO_SECRETS 1    /* do not read password_file (its secret is ""): for --check and
+                                * herinnerctl, which send nothing; systemd's credentials exist only
+                                * while the service runs */
+struct config *config_load_flags(const char *path, int flags, char *err, size_t errlen);
+struct config *config_load_text_flags(const char *name, const char *text, size_t len, int flags,
+                                      char *err, size_t errlen);
 void config_free(struct config *cfg);
 
 /* The policy for a message kind: an exact kind match wins over "*"; NULL if none applies. */

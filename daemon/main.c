@@ -17,6 +17,7 @@
 #include <event2/thread.h>
 #include <systemd/sd-daemon.h>
 
+#include "buildinfo.h"
 #include "config.h"
 #include "config_store.h"
 #include "daemon.h"
@@ -37,8 +38,27 @@ static const struct channel_ops *const channel_table[CHANNEL_COUNT] = {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: herinnerd -c FILE [--foreground] [--debug]\n"
-               "       herinnerd -c FILE --check\n");
+    fprintf(f, "usage: herinnerd [-c FILE] [--foreground] [--debug]\n"
+               "       herinnerd [-c FILE] --check\n"
+               "       herinnerd --version | --help\n");
+}
+
+static void help(void)
+{
+    usage(stdout);
+    printf("\nEscalates unread inbox messages by e-mail, SMS and paper letter, and records every\n"
+           "attempt in the database's append-only audit trail.\n\n"
+           "  -c, --config FILE  the configuration (default: %s)\n"
+           "      --check        validate the configuration and exit: 0 if valid, else 1 with\n"
+           "                     FILE:LINE: what is wrong (password files are not read here)\n"
+           "  -f, --foreground   do not detach (implied under systemd)\n"
+           "  -d, --debug        log debug messages too\n"
+           "  -V, --version      print the version and exit\n"
+           "  -h, --help         print this help and exit\n\n"
+           "SIGHUP reloads the configuration (a broken one is refused, the running one kept);\n"
+           "SIGTERM finishes and records the sends in flight, then exits.\n"
+           "See herinnerd(8), herinnerd.conf(5) and herinnerctl(1).\n",
+           HERINNERD_CONFIG);
 }
 
 const struct config *daemon_config_by_sha(const struct daemon *d, const char *sha256)
@@ -160,7 +180,8 @@ static void db_notify_cb(const char *channel, const char *payload, void *arg)
 static int check_only(const char *path)
 {
     char err[1024];
-    struct config *cfg = config_load(path, err, sizeof(err));
+    /* the password files are the daemon's at run time (systemd's credentials): not read here */
+    struct config *cfg = config_load_flags(path, CONFIG_NO_SECRETS, err, sizeof(err));
 
     if (cfg == NULL) {
         fprintf(stderr, "%s\n", err);
@@ -222,20 +243,22 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         { "config", required_argument, NULL, 'c' }, { "check", no_argument, NULL, 'C' },
         { "foreground", no_argument, NULL, 'f' },   { "debug", no_argument, NULL, 'd' },
-        { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
+        { "help", no_argument, NULL, 'h' },         { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
     };
-    const char *path = "/etc/herinnerd/herinnerd.conf";
+    const char *path = HERINNERD_CONFIG;
     int check = 0, foreground = 0, debug = 0, opt;
     struct daemon d = { 0 };
     char err[1024];
 
-    while ((opt = getopt_long(argc, argv, "c:fdh", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:fdhV", opts, NULL)) != -1) {
         switch (opt) {
         case 'c': path = optarg; break;
         case 'C': check = 1; break;
         case 'f': foreground = 1; break;
         case 'd': debug = 1; break;
-        case 'h': usage(stdout); return 0;
+        case 'h': help(); return 0;
+        case 'V': printf("herinnerd %s\n", HERINNERD_VERSION); return 0;
         default: usage(stderr); return 2;
         }
     }

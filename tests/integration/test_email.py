@@ -249,9 +249,9 @@ def test_check_reports_file_and_line(workdir, kind):
 
 
 def test_check_accepts_the_shipped_config(workdir):
+    # as shipped: --check does not read the password file (the service's credential)
     with open(os.path.join(os.environ.get("HERINNERD_TOP", "."), "conf", "herinnerd.conf")) as f:
-        text = f.read().replace("password_file = \"/run/credentials/herinnerd.service/sms-password\"",
-                                "password = \"p\"")
+        text = f.read()
     rc, err = check_config(text, workdir)
     assert rc == 0, err
 
