@@ -406,10 +406,12 @@ static void outcome_recorded(void *arg, int recorded, int moved, int known)
         log_message(LOG_WARNING, job->message_id,
                     "message %" PRId64 " step %d: claim %s was no longer current when its "
                     "outcome arrived; the attempt is recorded, the escalation was left to its "
-                    "new holder", job->message_id, job->step + 1, job->claim);
+                    "new holder", job->message_id, job->step, job->claim);
     job_unlist(e, job);
     claim_release(e, job->claim_ref);
     job_free(job);
+    if (e->stopping)
+        return;                 /* the loop is gone: nothing more to plan */
     schedule_rearm(e);
     daemon_update_status(e->d);
     room_again(e);
@@ -442,7 +444,7 @@ static void job_done(struct send_job *job, void *arg)
         e->unfinished_at_exit++;
         log_message(LOG_ERR, job->message_id, "UNRECORDED attempt (stopped before it was "
                     "written): message %" PRId64 " step %d %s %s external id %s: %s (%s)",
-                    job->message_id, job->step + 1, channel_name(job->channel),
+                    job->message_id, job->step, channel_name(job->channel),
                     outcome_name(job->outcome), job->external_id[0] ? job->external_id : "-",
                     job->detail, job->address);
         job_free(job);
@@ -470,7 +472,7 @@ static void job_done(struct send_job *job, void *arg)
     log_message(outcome_is_success(job->outcome) || job->outcome == OUTCOME_SKIPPED ? LOG_INFO
                                                                                     : LOG_WARNING,
                 job->message_id, "message %" PRId64 " step %d try %d %s%s%s: %s (%s)%s",
-                job->message_id, job->step + 1, job->try_no, channel_name(job->channel),
+                job->message_id, job->step, job->try_no, channel_name(job->channel),
                 job->address[0] ? " to " : "", job->address, outcome_name(job->outcome),
                 job->detail, then);
 
@@ -560,7 +562,7 @@ static void dispatch(struct engine *e, struct send_job *job, const char *read_at
 
     if (read_at) {
         d->metrics->read_stops++;
-        snprintf(why, sizeof(why), "read at %s: step %d not carried out", read_at, job->step + 1);
+        snprintf(why, sizeof(why), "read at %s: step %d not carried out", read_at, job->step);
         decide(e, job, STATE_READ, OUTCOME_SKIPPED, why);
         return;
     }
@@ -659,6 +661,9 @@ static void claimed(PGresult *res, void *arg)
     rows = PQntuples(res);
     e->idle_claims = rows == 0 ? e->idle_claims + 1 : 0;
     c->outstanding += rows;
+    for (int i = 0; i < rows; i++)
+        if (!PQgetisnull(res, i, CLAIM_OLD_CLAIM))
+            metrics_attempt(e->d->metrics, CHANNEL_NULL, OUTCOME_IN_DOUBT);
     if (rows > 0 && strcmp(PQgetvalue(res, 0, CLAIM_OLD_CLAIM + 1), "0") != 0)
         log_warn("took over %s escalations whose claim ran out before an outcome was recorded: "
                  "recorded as in-doubt, tried again now", PQgetvalue(res, 0, CLAIM_OLD_CLAIM + 1));
@@ -816,7 +821,7 @@ unsigned long engine_stop(struct engine *e)
         log_message(LOG_ERR, job->message_id, "UNRECORDED attempt (stopped before its outcome "
                     "was known; it may have been sent, and is recorded as in-doubt once its "
                     "claim %s runs out): message %" PRId64 " step %d %s to %s", job->claim,
-                    job->message_id, job->step + 1, channel_name(job->channel),
+                    job->message_id, job->step, channel_name(job->channel),
                     job->address[0] ? job->address : "-");
     }
     return e->unfinished_at_exit;

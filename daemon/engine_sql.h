@@ -46,7 +46,7 @@
     LEDGER_INSERT \
     "  SELECT o.message_id, o.step, o.tries + 1, coalesce(nullif(o.channel, ''), 'unknown')," \
     "         'skipped', 'read at ' || to_char(o.read_at, 'YYYY-MM-DD HH24:MI:SSOF') ||" \
-    "         ': step ' || (o.step + 1) || ' not carried out', NULL, NULL, $2, o.config_sha256," \
+    "         ': step ' || o.step || ' not carried out', NULL, NULL, $2, o.config_sha256," \
     "         $3, NULL, 'read:' || o.message_id || ':' || o.step" \
     "    FROM o ORDER BY o.message_id" \
     "  RETURNING 1)" \

@@ -105,10 +105,10 @@ static void state_recorded(PGresult *res, void *arg)
     if (res == NULL)
         log_message(LOG_ERR, m->message_id, "letter of message %" PRId64 " step %d is now %s: "
                     "recorded as an attempt, its letter row follows at the next start",
-                    m->message_id, m->step + 1, m->path);
+                    m->message_id, m->step, m->path);
     else if (!db_result_ok(res))
         log_message(LOG_ERR, m->message_id, "updating the letter row of message %" PRId64
-                    " step %d (%s) failed: %s", m->message_id, m->step + 1, m->path,
+                    " step %d (%s) failed: %s", m->message_id, m->step, m->path,
                     PQresultErrorMessage(res));
     work_finished(m->st);
     free(m);
@@ -144,7 +144,7 @@ static void record_move(struct paper_move *m, enum outcome o, const char *detail
 
     metrics_attempt(st->d->metrics, CHANNEL_PAPER, o);
     log_message(LOG_INFO, m->message_id, "message %" PRId64 " step %d paper: %s (%s)",
-                m->message_id, m->step + 1, detail, m->path);
+                m->message_id, m->step, detail, m->path);
     m->outcome = o;
     snprintf(fact, sizeof(fact), PAPER_MOVE_FACT, m->message_id, m->step, outcome_name(o));
     struct attempt a = { .message_id = m->message_id, .step = m->step, .channel = CHANNEL_PAPER,

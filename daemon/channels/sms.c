@@ -449,12 +449,12 @@ static void dlr_recorded(void *arg, int recorded, int moved, int known)
         log_message(LOG_WARNING, r->message_id, "sms: delivery report '%s' for message %" PRId64
                     " step %d try %d ignored: no SMS was sent with that token, or its fate is already "
                     "known", rec->detail,
-                    r->message_id, r->step + 1, r->try_no);
+                    r->message_id, r->step, r->try_no);
     else if (recorded) {
         metrics_attempt(st->d->metrics, CHANNEL_SMS, rec->outcome);
         log_message(rec->outcome == OUTCOME_PERMANENT_FAILURE ? LOG_WARNING : LOG_INFO,
                     r->message_id, "message %" PRId64 " step %d try %d sms: %s: %s",
-                    r->message_id, r->step + 1, r->try_no, outcome_name(rec->outcome),
+                    r->message_id, r->step, r->try_no, outcome_name(rec->outcome),
                     rec->detail);
     }
     free(rec);
@@ -471,7 +471,7 @@ static void record_dlr(struct sms_state *st, const struct sms_dlr *r)
 
     if ((rec = calloc(1, sizeof(*rec))) == NULL) {
         log_message(LOG_ERR, r->message_id, "sms: out of memory: delivery report type %d for "
-                    "message %" PRId64 " step %d not recorded", r->type, r->message_id, r->step + 1);
+                    "message %" PRId64 " step %d not recorded", r->type, r->message_id, r->step);
         return;
     }
     rec->st = st;
