@@ -206,7 +206,7 @@ static int include(struct expander *x, size_t file, int line, const char *text, 
                     strerror(errno));
     /* the directive stays, as a comment that says where the following lines come from */
     if (append(x, file, line, "# ", 2) == -1 || append(x, file, line, text, n) == -1 ||
-        append(x, file, line, "\n", 1) == -1 || add_file(x->t, path, &inc) == -1 ||
+        append(x, file, line, "\n", 1) == -1 || add_file(x->t, name, &inc) == -1 ||
         add_span(x, inc, 1) == -1 || expand(x, inc, data, dlen, depth + 1) == -1)
         goto out;
     if (dlen > 0 && data[dlen - 1] != '\n' && append(x, inc, 0, "\n", 1) == -1)

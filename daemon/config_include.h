@@ -23,8 +23,9 @@ struct config_text {
     size_t nfiles;
 };
 
-/* Read PATH and expand its @include lines; a relative include is taken from PATH's directory
- * (as libconfig does) and named by that path. -1 with "FILE:LINE: what" in ERR. */
+/* Read PATH and expand its @include lines; a relative include is read from PATH's directory
+ * (as libconfig does), and named in errors as the @include gives it. -1 with "FILE:LINE: what"
+ * in ERR. */
 int config_text_read(const char *path, struct config_text *t, char *err, size_t errlen);
 /* TEXT as it is (e.g. a stored configuration), named NAME: an @include line is an error. */
 int config_text_from(const char *name, const char *text, size_t len, struct config_text *t,

@@ -503,7 +503,7 @@ static void error_in_included_file_names_it(void **state)
     write_file("main.conf", GOOD_HEAD "@include \"policies.conf\"\ninstance = \"a\";\n");
     write_file("policies.conf", ONE_POLICY("{ channel = \"fax\"; after = \"0s\"; }"));
     assert_null(load_main(err, sizeof(err)));
-    snprintf(want, sizeof(want), "%s/policies.conf:3: unknown channel 'fax' (known: email, sms, paper, null)", incdir);
+    snprintf(want, sizeof(want), "policies.conf:3: unknown channel 'fax' (known: email, sms, paper, null)");
     assert_string_equal(err, want);
 
     /* after the included text, lines are the main file's again */
@@ -516,7 +516,7 @@ static void error_in_included_file_names_it(void **state)
     /* a syntax error, too */
     write_file("policies.conf", "\npolicies = ( { name = ; } );\n");
     assert_null(load_main(err, sizeof(err)));
-    snprintf(want, sizeof(want), "%s/policies.conf:2: ", incdir);
+    snprintf(want, sizeof(want), "policies.conf:2: ");
     assert_true(strncmp(err, want, strlen(want)) == 0);
     assert_non_null(strstr(err, "syntax error"));
 }
@@ -533,7 +533,7 @@ static void include_missing_or_looping(void **state)
     write_file("main.conf", GOOD_HEAD "@include \"loop.conf\"\n");
     write_file("loop.conf", "\n@include \"loop.conf\"\n");
     assert_null(load_main(err, sizeof(err)));
-    snprintf(want, sizeof(want), "%s/loop.conf:2: @include nested more than 10 deep", incdir);
+    snprintf(want, sizeof(want), "loop.conf:2: @include nested more than 10 deep");
     assert_true(strncmp(err, want, strlen(want)) == 0);
 
     write_file("main.conf", GOOD_HEAD "@include \"a.conf\" instance = \"x\";\n");
