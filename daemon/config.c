@@ -329,6 +329,22 @@ out:
     return rc;
 }
 
+/* What an SMS may show as its sender (GSM 03.40): a short alphanumeric name, or a number. */
+static int sms_sender_ok(const char *s)
+{
+    size_t n = strlen(s), digits = strspn(s + (s[0] == '+'), "0123456789");
+
+    if (n > 0 && digits == n - (s[0] == '+'))
+        return digits >= 1 && digits <= 15;
+    if (n < 1 || n > 11 || s[0] == ' ')
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == ' '))
+            return 0;
+    return 1;
+}
+
 static int parse_sms(struct parser *p, const config_setting_t *g, struct sms_config *s)
 {
     static const char *const keys[] = { "url", "username", "password", "password_file", "sender",
@@ -361,6 +377,10 @@ static int parse_sms(struct parser *p, const config_setting_t *g, struct sms_con
                     "'default_country' must be a calling code like \"31\"");
     if (s->password == NULL)
         return fail(p, g, "missing required key 'password' (or 'password_file')");
+    if (!sms_sender_ok(s->sender))
+        return fail(p, config_setting_get_member(g, "sender"),
+                    "'sender' must be a name of 1 to 11 letters, digits or spaces, or a number "
+                    "of up to 15 digits");
     return 0;
 }
 

@@ -414,6 +414,15 @@ static void sms_timeout_zero(void **state)
                  3, "'timeout' must be from 1s to 10m");
 }
 
+static void sms_sender_too_long(void **state)
+{
+    (void)state;
+    expect_error(GOOD_HEAD "sms: { url = \"http://127.0.0.1:13013/\"; username = \"u\"; password = \"p\";\n"
+                 "  sender = \"Belastingdienst Nederland\"; };\n"
+                 "http: { listen = \"127.0.0.1:9187\"; };\n" NULL_POLICY,
+                 4, "'sender' must be a name of 1 to 11 letters");
+}
+
 static void retry_backoff_too_long(void **state)
 {
     (void)state;
@@ -605,6 +614,7 @@ int main(void)
         cmocka_unit_test(long_string),
         cmocka_unit_test(email_timeout_too_long),
         cmocka_unit_test(sms_timeout_zero),
+        cmocka_unit_test(sms_sender_too_long),
         cmocka_unit_test(retry_backoff_too_long),
         cmocka_unit_test(inbox_url_javascript),
         cmocka_unit_test(text_without_include_is_hashed_as_it_is),
