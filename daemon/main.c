@@ -71,8 +71,9 @@ int daemon_push_config(struct daemon *d, struct config *cfg)
 }
 
 /* A value that takes effect only at a restart: the running one stays in the new config, so
- * that what is derived from it (the SMS delivery report URL from http.listen) is what runs. */
-static int keep_running(char **value, const char *running, const char *what)
+ * that what is derived from it (the SMS delivery report URL from http.listen) is what runs.
+ * 1 if the new config had another one. */
+static int keep_running(char **value, const char *running)
 {
     char *copy = NULL;
 
@@ -80,10 +81,9 @@ static int keep_running(char **value, const char *running, const char *what)
         return 0;
     if (running && (copy = strdup(running)) == NULL)
         return -1;
-    log_warn("reload: a new '%s' takes effect at restart", what);
     free(*value);
     *value = copy;
-    return 0;
+    return 1;
 }
 
 /* pgbouncer's reload, made all or nothing: every part of CFG is checked and built (prepare)
@@ -93,11 +93,11 @@ int daemon_reload(struct daemon *d, struct config *cfg, char *err, size_t errlen
 {
     void *prepared[CHANNEL_COUNT] = { 0 };
     struct config_entry *entry = calloc(1, sizeof(*entry));
-    int ch, conninfo;
+    int ch, conninfo, other_instance, other_listen;
 
     errmsg_set(err, errlen, "out of memory");
-    if (entry == NULL || keep_running(&cfg->instance, d->cfg->instance, "instance") == -1 ||
-        keep_running(&cfg->http.listen, d->cfg->http.listen, "http.listen") == -1)
+    if (entry == NULL || (other_instance = keep_running(&cfg->instance, d->cfg->instance)) == -1 ||
+        (other_listen = keep_running(&cfg->http.listen, d->cfg->http.listen)) == -1)
         goto fail;
     for (ch = 0; ch < CHANNEL_COUNT; ch++) {
         const struct channel_ops *ops = channel_table[ch];
@@ -118,6 +118,10 @@ int daemon_reload(struct daemon *d, struct config *cfg, char *err, size_t errlen
 
     if (conninfo == 1)
         log_warn("reload: the new database conninfo is used from the next reconnect");
+    if (other_instance == 1)
+        log_warn("reload: a new 'instance' name takes effect at restart");
+    if (other_listen == 1)
+        log_warn("reload: a new http.listen takes effect at restart");
     for (ch = 0; ch < CHANNEL_COUNT; ch++)
         if (channel_table[ch] && config_channel_enabled(cfg, ch))
             channel_table[ch]->commit(d->channel_state[ch], cfg, prepared[ch]);
