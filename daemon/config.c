@@ -131,8 +131,8 @@ static int get_duration(struct parser *p, const config_setting_t *group, const c
         return 0;
     if (config_setting_type(s) != CONFIG_TYPE_STRING ||
         duration_parse(config_setting_get_string(s), out) == -1)
-        return fail(p, s, "'%s' must be a duration like \"30s\", \"15m\", \"2h\", \"3d\" or \"2w\"",
-                    key);
+        return fail(p, s, "'%s' must be a duration like \"30s\", \"15m\", \"2h\", \"3d\" or \"2w\""
+                    " (at most 400 days)", key);
     return 0;
 }
 
