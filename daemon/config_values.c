@@ -92,9 +92,8 @@ const char *value_listen(const char *s, int *loopback)
     return NULL;
 }
 
-/* HOST or HOST:PORT, HOST being a name, IPv4 or [IPv6]; PORT digits if NUMERIC, else also a
- * service name ("smtp") */
-static int host_port_ok(const char *s, size_t n, int numeric)
+/* HOST or HOST:PORT, HOST being a name, IPv4 or [IPv6], PORT from 1 to 65535 */
+static int host_port_ok(const char *s, size_t n)
 {
     const char *colon = memrchr(s, ':', n), *bracket = memrchr(s, ']', n);
     struct in_addr a4;
@@ -105,7 +104,7 @@ static int host_port_ok(const char *s, size_t n, int numeric)
         const char *port = colon + 1;
         size_t pn = s + n - port;
         hn = colon - s;
-        if (!port_ok(port, pn) && (numeric || !host_name_ok(port, pn) || strchr(port, '.')))
+        if (!port_ok(port, pn))
             return 0;
     }
     return ip6_ok(s, hn, &a6) || ip4_ok(s, hn, &a4) || host_name_ok(s, hn);
@@ -113,8 +112,9 @@ static int host_port_ok(const char *s, size_t n, int numeric)
 
 const char *value_server(const char *s)
 {
-    if (!host_port_ok(s, strlen(s), 0))
-        return "must be HOST or HOST:PORT, e.g. \"127.0.0.1:25\" or \"smtp.example.nl:587\"";
+    if (!host_port_ok(s, strlen(s)))
+        return "must be HOST or HOST:PORT (a port from 1 to 65535), e.g. \"127.0.0.1:25\" or "
+               "\"smtp.example.nl:587\"";
     return NULL;
 }
 
@@ -132,7 +132,7 @@ const char *value_url(const char *s, const char *scheme)
             return "must not contain white space, control characters, quotes, <, > or \\";
     if (memchr(auth, '@', an) != NULL)
         return "must not contain a user name (user@host)";
-    if (!host_port_ok(auth, an, 1))
+    if (!host_port_ok(auth, an))
         return "must name a host (and optionally a port from 1 to 65535), e.g. "
                "\"http://127.0.0.1:13013/cgi-bin/sendsms\"";
     return NULL;

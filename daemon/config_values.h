@@ -7,7 +7,8 @@
 /* "IP:PORT" for a listening socket: an IPv4 address, "[IPv6]" or "localhost"; *LOOPBACK says
  * whether only this host can reach it. */
 const char *value_listen(const char *s, int *loopback);
-/* "HOST[:PORT]" of a server to connect to: a host name, an IPv4 address or "[IPv6]". */
+/* "HOST[:PORT]" of a server to connect to: a host name, an IPv4 address or "[IPv6]"; the
+ * port in digits. */
 const char *value_server(const char *s);
 /* An absolute URL with SCHEME ("http" or "https"), a host, an optional port, and no user
  * name, white space or control characters. */

@@ -326,6 +326,14 @@ static void email_server_empty(void **state)
                  2, "'server' must be HOST or HOST:PORT");
 }
 
+static void email_server_bad_port(void **state)
+{
+    (void)state;
+    expect_error("database: { conninfo = \"dbname=x\"; };\n"
+                 "email: { server = \"127.0.0.1:abc\"; from = \"a@b.nl\"; };\n" NULL_POLICY,
+                 2, "'server' must be HOST or HOST:PORT");
+}
+
 static void conninfo_empty(void **state)
 {
     (void)state;
@@ -604,6 +612,7 @@ int main(void)
         cmocka_unit_test(password_file_empty),
         cmocka_unit_test(sms_url_without_host),
         cmocka_unit_test(email_server_empty),
+        cmocka_unit_test(email_server_bad_port),
         cmocka_unit_test(conninfo_empty),
         cmocka_unit_test(conninfo_unparsable),
         cmocka_unit_test(two_wildcard_policies),
