@@ -11,8 +11,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
+#include <libpq-fe.h>
 #include <openssl/evp.h>
 
+#include "config_include.h"
+#include "config_values.h"
 #include "duration.h"
 #include "mime.h"
 #include "template.h"
@@ -21,8 +26,14 @@ struct parser {
     const char *path;
     char *err;
     size_t errlen;
-    int flags;                 /* CONFIG_* */
+    const struct config_text *text;     /* takes a line back to its file (@include) */
+    int flags;                          /* CONFIG_* */
 };
+
+/* no string value needs more; a longer one is a mistake (or an attack on the audit table) */
+#define MAX_STRING 4096
+#define MAX_NAME 64                     /* instance, policy and kind names */
+#define MAX_SECRET 511
 
 static const char *const channel_names[CHANNEL_COUNT] = { "null", "email", "sms", "paper" };
 
@@ -42,9 +53,9 @@ static int fail(struct parser *p, const config_setting_t *s, const char *fmt, ..
     va_start(ap, fmt);
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
-    const char *file = s ? config_setting_source_file(s) : NULL;
-    snprintf(p->err, p->errlen, "%s:%u: %s", file ? file : p->path,
-             s ? config_setting_source_line(s) : 0, what);
+    int line = s ? (int)config_setting_source_line(s) : 0;
+    const char *file = p->text ? config_text_where(p->text, line, &line) : p->path;
+    snprintf(p->err, p->errlen, "%s:%d: %s", file, line, what);
     return -1;
 }
 
@@ -76,6 +87,8 @@ static int get_string(struct parser *p, const config_setting_t *group, const cha
     }
     if (config_setting_type(s) != CONFIG_TYPE_STRING)
         return fail(p, s, "'%s' must be a string", key);
+    if (strlen(config_setting_get_string(s)) > MAX_STRING)
+        return fail(p, s, "'%s' is longer than %d bytes", key, MAX_STRING);
     free(*out);
     if ((*out = strdup(config_setting_get_string(s))) == NULL)
         return fail(p, s, "out of memory");
@@ -119,8 +132,24 @@ static int get_duration(struct parser *p, const config_setting_t *group, const c
         return 0;
     if (config_setting_type(s) != CONFIG_TYPE_STRING ||
         duration_parse(config_setting_get_string(s), out) == -1)
-        return fail(p, s, "'%s' must be a duration like \"30s\", \"15m\", \"2h\", \"3d\" or \"2w\"",
-                    key);
+        return fail(p, s, "'%s' must be a duration like \"30s\", \"15m\", \"2h\", \"3d\" or \"2w\""
+                    " (at most 400 days)", key);
+    return 0;
+}
+
+/* A duration from MIN to MAX seconds; the message names the bounds. */
+static int get_duration_in(struct parser *p, const config_setting_t *group, const char *key,
+                           long min, const char *min_text, long max, const char *max_text,
+                           long *out)
+{
+    long v = *out;
+
+    if (get_duration(p, group, key, &v) == -1)
+        return -1;
+    if (v < min || v > max)
+        return fail(p, config_setting_get_member(group, key), "'%s' must be from %s to %s", key,
+                    min_text, max_text);
+    *out = v;
     return 0;
 }
 
@@ -159,6 +188,8 @@ static int get_secret(struct parser *p, const config_setting_t *group, char **ou
     if (get_string(p, group, "password", 0, out) == -1 ||
         get_string(p, group, "password_file", 0, &file) == -1)
         return -1;
+    if (*out != NULL && **out == '\0')
+        return fail(p, config_setting_get_member(group, "password"), "'password' is empty");
     if (file == NULL)
         return 0;
     if (*out != NULL) {
@@ -171,23 +202,72 @@ static int get_secret(struct parser *p, const config_setting_t *group, char **ou
         rc = (*out = strdup("")) != NULL ? 0 : fail(p, group, "out of memory");
         goto out;
     }
+    const config_setting_t *s = config_setting_get_member(group, "password_file");
+    struct stat sb;
     FILE *f = fopen(file, "r");
-    char buf[512];
-    if (f == NULL) {
-        fail(p, config_setting_get_member(group, "password_file"), "cannot read '%s': %s", file,
-             strerror(errno));
-        goto out;
+    char buf[MAX_SECRET + 3];     /* the secret, a line end, and one byte too many */
+    if (f == NULL || fstat(fileno(f), &sb) == -1) {
+        fail(p, s, "cannot read '%s': %s", file, strerror(errno));
+        goto close;
+    }
+    /* a directory opens, and reads as nothing: say what it is */
+    if (!S_ISREG(sb.st_mode)) {
+        fail(p, s, "'%s' is not a file", file);
+        goto close;
     }
     size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    if (ferror(f)) {
+        fail(p, s, "cannot read '%s': %s", file, strerror(errno));
+        goto close;
+    }
     fclose(f);
+    f = NULL;
     buf[n] = '\0';
-    buf[strcspn(buf, "\r\n")] = '\0';
-    if ((*out = strdup(buf)) == NULL)
+    size_t len = 0;
+    while (len < n && buf[len] != '\r' && buf[len] != '\n')
+        len++;
+    buf[len] = '\0';
+    if (strlen(buf) != len || len > MAX_SECRET) {
+        fail(p, s, "'%s' must hold one line of at most %d bytes", file, MAX_SECRET);
         goto out;
+    }
+    if (buf[0] == '\0') {
+        fail(p, s, "'%s' is empty: the password must be on its first line", file);
+        goto out;
+    }
+    if ((*out = strdup(buf)) == NULL) {
+        fail(p, s, "out of memory");
+        goto out;
+    }
     rc = 0;
+    goto out;
+close:
+    if (f)
+        fclose(f);
 out:
     free(file);
     return rc;
+}
+
+/* libpq's own parser: what it refuses, the daemon could never connect with. An empty string
+ * would mean "everything from the environment", which a service should not depend on. */
+static int check_conninfo(struct parser *p, const config_setting_t *s, const char *conninfo)
+{
+    char *why = NULL;
+    PQconninfoOption *opts;
+
+    if (conninfo[strspn(conninfo, " \t\n")] == '\0')
+        return fail(p, s, "'conninfo' is empty: name at least the database, e.g. "
+                    "\"host=/run/postgresql dbname=inbox user=herinnerd\"");
+    if ((opts = PQconninfoParse(conninfo, &why)) == NULL) {
+        char what[256];
+        snprintf(what, sizeof(what), "%s", why ? why : "out of memory");
+        what[strcspn(what, "\n")] = '\0';
+        PQfreemem(why);
+        return fail(p, s, "'conninfo' is not valid: %s", what);
+    }
+    PQconninfoFree(opts);
+    return 0;
 }
 
 static int parse_database(struct parser *p, const config_setting_t *g, struct config *cfg)
@@ -198,9 +278,10 @@ static int parse_database(struct parser *p, const config_setting_t *g, struct co
         fail(p, NULL, "missing required group 'database'");
         return -1;
     }
-    if (check_keys(p, g, "database", keys) == -1)
+    if (check_keys(p, g, "database", keys) == -1 ||
+        get_string(p, g, "conninfo", 1, &cfg->conninfo) == -1)
         return -1;
-    return get_string(p, g, "conninfo", 1, &cfg->conninfo);
+    return check_conninfo(p, config_setting_get_member(g, "conninfo"), cfg->conninfo);
 }
 
 static int parse_email(struct parser *p, const config_setting_t *g, struct email_config *e)
@@ -225,7 +306,7 @@ static int parse_email(struct parser *p, const config_setting_t *g, struct email
         get_string(p, g, "starttls", 0, &starttls) == -1 ||
         get_int(p, g, "workers", 1, 64, &e->workers) == -1 ||
         get_int(p, g, "batch", 1, 1000, &e->batch) == -1 ||
-        get_duration(p, g, "timeout", &e->timeout) == -1 ||
+        get_duration_in(p, g, "timeout", 1, "1s", 3600, "1h", &e->timeout) == -1 ||
         get_string(p, g, "username", 0, &e->username) == -1 || get_secret(p, g, &e->password) == -1)
         goto out;
     if (starttls == NULL || strcmp(starttls, "if-available") == 0)
@@ -247,14 +328,31 @@ static int parse_email(struct parser *p, const config_setting_t *g, struct email
     }
     free(display);
     free(addr);
-    if (e->timeout < 1) {
-        fail(p, config_setting_get_member(g, "timeout"), "'timeout' must be at least 1s");
+    const char *why = value_server(e->server);
+    if (why != NULL) {
+        fail(p, config_setting_get_member(g, "server"), "'server' %s", why);
         goto out;
     }
     rc = 0;
 out:
     free(starttls);
     return rc;
+}
+
+/* What an SMS may show as its sender (GSM 03.40): a short alphanumeric name, or a number. */
+static int sms_sender_ok(const char *s)
+{
+    size_t n = strlen(s), digits = strspn(s + (s[0] == '+'), "0123456789");
+
+    if (n > 0 && digits == n - (s[0] == '+'))
+        return digits >= 1 && digits <= 15;
+    if (n < 1 || n > 11 || s[0] == ' ')
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == ' '))
+            return 0;
+    return 1;
 }
 
 static int parse_sms(struct parser *p, const config_setting_t *g, struct sms_config *s)
@@ -277,12 +375,13 @@ static int parse_sms(struct parser *p, const config_setting_t *g, struct sms_con
         get_string(p, g, "sender", 1, &s->sender) == -1 ||
         get_string(p, g, "default_country", 0, &s->default_country) == -1 ||
         get_int(p, g, "max_in_flight", 1, 1024, &s->max_in_flight) == -1 ||
-        get_duration(p, g, "timeout", &s->timeout) == -1 ||
+        get_duration_in(p, g, "timeout", 1, "1s", 600, "10m", &s->timeout) == -1 ||
         get_string(p, g, "dlr_base", 0, &s->dlr_base) == -1)
         return -1;
-    if (strncmp(s->url, "http://", 7) != 0)
-        return fail(p, config_setting_get_member(g, "url"), "'url' must start with http://");
-    if (s->dlr_base != NULL && (strncmp(s->dlr_base, "http://", 7) != 0 || strchr(s->dlr_base, '?')))
+    const char *why = value_url(s->url, "http");
+    if (why != NULL)
+        return fail(p, config_setting_get_member(g, "url"), "'url' %s", why);
+    if (s->dlr_base != NULL && (value_url(s->dlr_base, "http") != NULL || strchr(s->dlr_base, '?')))
         return fail(p, config_setting_get_member(g, "dlr_base"),
                     "'dlr_base' must be an http:// URL without a query, e.g. \"http://10.0.0.5:9187\"");
     if (s->default_country == NULL && (s->default_country = strdup("31")) == NULL)
@@ -293,6 +392,10 @@ static int parse_sms(struct parser *p, const config_setting_t *g, struct sms_con
                     "'default_country' must be a calling code like \"31\"");
     if (s->password == NULL)
         return fail(p, g, "missing required key 'password' (or 'password_file')");
+    if (!sms_sender_ok(s->sender))
+        return fail(p, config_setting_get_member(g, "sender"),
+                    "'sender' must be a name of 1 to 11 letters, digits or spaces, or a number "
+                    "of up to 15 digits");
     return 0;
 }
 
@@ -310,19 +413,30 @@ static int parse_paper(struct parser *p, const config_setting_t *g, struct paper
         return -1;
     if (pc->spool[0] != '/')
         return fail(p, config_setting_get_member(g, "spool"), "'spool' must be an absolute path");
+    /* letters live at SPOOL/handed-over/DATE/ID-STEP.pdf: leave room for that under PATH_MAX */
+    if (strlen(pc->spool) > 1024)
+        return fail(p, config_setting_get_member(g, "spool"), "'spool' is longer than 1024 bytes");
     return 0;
 }
 
 static int parse_http(struct parser *p, const config_setting_t *g, struct http_config *h)
 {
-    static const char *const keys[] = { "listen", NULL };
+    static const char *const keys[] = { "listen", "allow_remote", NULL };
+    int loopback = 0, allow_remote = 0;
 
     if (g == NULL)
         return 0;
-    if (check_keys(p, g, "http", keys) == -1 || get_string(p, g, "listen", 1, &h->listen) == -1)
+    if (check_keys(p, g, "http", keys) == -1 || get_string(p, g, "listen", 1, &h->listen) == -1 ||
+        get_bool(p, g, "allow_remote", &allow_remote) == -1)
         return -1;
-    if (strrchr(h->listen, ':') == NULL)
-        return fail(p, config_setting_get_member(g, "listen"), "'listen' must be host:port");
+    const char *why = value_listen(h->listen, &loopback);
+    if (why != NULL)
+        return fail(p, config_setting_get_member(g, "listen"), "%s", why);
+    /* /metrics and /dlr have no authentication: beyond this host only when someone says so */
+    if (!loopback && !allow_remote)
+        return fail(p, config_setting_get_member(g, "listen"),
+                    "'listen' on %s can be reached from other hosts: set 'allow_remote = true;' "
+                    "in 'http' if that is meant", h->listen);
     return 0;
 }
 
@@ -347,6 +461,8 @@ static int parse_step(struct parser *p, const config_setting_t *s, const struct 
     int rc = -1;
 
     st->line = config_setting_source_line(s);
+    if (p->text)
+        config_text_where(p->text, st->line, &st->line);
     st->retry_max = 5;
     st->retry_backoff = 600;
     if (config_setting_type(s) != CONFIG_TYPE_GROUP)
@@ -409,12 +525,8 @@ static int parse_step(struct parser *p, const config_setting_t *s, const struct 
     if (retry != NULL) {
         if (check_keys(p, retry, "retry", retry_keys) == -1 ||
             get_int(p, retry, "max", 0, 100, &st->retry_max) == -1 ||
-            get_duration(p, retry, "backoff", &st->retry_backoff) == -1)
+            get_duration_in(p, retry, "backoff", 1, "1s", 7 * 86400, "7d", &st->retry_backoff) == -1)
             goto out;
-        if (st->retry_backoff < 1) {
-            fail(p, config_setting_get_member(retry, "backoff"), "'backoff' must be at least 1s");
-            goto out;
-        }
     }
     rc = 0;
 out:
@@ -438,6 +550,9 @@ static int parse_kinds(struct parser *p, const config_setting_t *pol, struct pol
         const config_setting_t *e = config_setting_get_elem(k, i);
         if (config_setting_type(e) != CONFIG_TYPE_STRING)
             return fail(p, k, "'kinds' must be a list of strings");
+        if (config_setting_get_string(e)[0] == '\0' ||
+            strlen(config_setting_get_string(e)) > MAX_NAME)
+            return fail(p, k, "a kind must be 1 to %d bytes long", MAX_NAME);
         if ((po->kinds[i] = strdup(config_setting_get_string(e))) == NULL)
             return fail(p, k, "out of memory");
     }
@@ -453,6 +568,12 @@ static int check_step_order(struct parser *p, const config_setting_t *steps, con
     for (size_t i = 0; i < po->nsteps; i++) {
         const struct step *st = &po->steps[i];
         const config_setting_t *s = config_setting_get_elem(steps, i);
+        /* "after" counts from arrival, "before_due" back from the deadline: the ladder climbs
+         * from the one to the other (the last, due-bound steps make sure a letter arrives in
+         * time), never back */
+        if (!st->from_due && last_before >= 0)
+            return fail(p, s, "steps out of order: an 'after' step cannot follow a 'before_due' "
+                        "step");
         if (!st->from_due) {
             if (st->offset < last_after)
                 return fail(p, s, "steps out of order: 'after' is earlier than the step before");
@@ -477,6 +598,9 @@ static int parse_policy(struct parser *p, const config_setting_t *pol, const str
     if (check_keys(p, pol, "policy", keys) == -1 || get_string(p, pol, "name", 1, &po->name) == -1 ||
         parse_kinds(p, pol, po) == -1 || get_bool(p, pol, "hide_subject", &po->hide_subject) == -1)
         return -1;
+    if (po->name[0] == '\0' || strlen(po->name) > MAX_NAME)
+        return fail(p, config_setting_get_member(pol, "name"),
+                    "a policy name must be 1 to %d bytes long", MAX_NAME);
     steps = config_setting_get_member(pol, "steps");
     if (steps == NULL)
         return fail(p, pol, "policy '%s' has no 'steps'", po->name);
@@ -491,6 +615,22 @@ static int parse_policy(struct parser *p, const config_setting_t *pol, const str
         if (parse_step(p, config_setting_get_elem(steps, i), cfg, &po->steps[i]) == -1)
             return -1;
     return check_step_order(p, steps, po);
+}
+
+/* A kind (or "*") in two policies: only the first would ever be used for it. */
+static int check_kinds_once(struct parser *p, const config_setting_t *pol, const struct config *cfg,
+                            size_t i)
+{
+    const struct policy *po = &cfg->policies[i];
+
+    for (size_t k = 0; k < po->nkinds; k++)
+        for (size_t j = 0; j <= i; j++)
+            for (size_t l = 0; l < (j < i ? cfg->policies[j].nkinds : k); l++)
+                if (strcmp(cfg->policies[j].kinds[l], po->kinds[k]) == 0)
+                    return fail(p, config_setting_get_member(pol, "kinds"),
+                                "kind '%s' is already in policy '%s'", po->kinds[k],
+                                cfg->policies[j].name);
+    return 0;
 }
 
 static int parse_policies(struct parser *p, const config_setting_t *root, struct config *cfg)
@@ -511,41 +651,10 @@ static int parse_policies(struct parser *p, const config_setting_t *root, struct
         for (size_t j = 0; j < i; j++)
             if (strcmp(cfg->policies[j].name, cfg->policies[i].name) == 0)
                 return fail(p, pol, "policy '%s' is defined twice", cfg->policies[i].name);
+        if (check_kinds_once(p, pol, cfg, i) == -1)
+            return -1;
     }
     return 0;
-}
-
-static int read_whole_file(const char *path, char **data, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t cap = 0, n = 0;
-
-    if (f == NULL)
-        return -1;
-    for (;;) {
-        if (n + 4096 + 1 > cap) {
-            char *nb = realloc(buf, cap = (cap ? cap * 2 : 8192));
-            if (nb == NULL)
-                goto fail;
-            buf = nb;
-        }
-        size_t r = fread(buf + n, 1, cap - n - 1, f);
-        n += r;
-        if (r == 0)
-            break;
-    }
-    if (ferror(f))
-        goto fail;
-    fclose(f);
-    buf[n] = '\0';
-    *data = buf;
-    *len = n;
-    return 0;
-fail:
-    free(buf);
-    fclose(f);
-    return -1;
 }
 
 static void sha256_hex(const char *data, size_t len, char out[65])
@@ -592,13 +701,16 @@ static int parse_top(struct parser *p, const config_setting_t *root, struct conf
         parse_sms(p, sms, &cfg->sms) == -1 || parse_paper(p, paper, &cfg->paper) == -1 ||
         parse_http(p, http, &cfg->http) == -1)
         return -1;
-    if (cfg->timezone != NULL) {
-        char zone[PATH_MAX];
-        snprintf(zone, sizeof(zone), "/usr/share/zoneinfo/%s", cfg->timezone);
-        if (strstr(cfg->timezone, "..") != NULL || access(zone, R_OK) == -1)
-            return fail(p, config_setting_get_member(root, "timezone"), "unknown time zone '%s'",
-                        cfg->timezone);
-    }
+    if (cfg->timezone != NULL && value_time_zone(cfg->timezone) != NULL)
+        return fail(p, config_setting_get_member(root, "timezone"),
+                    "unknown time zone '%s' (a name like \"Europe/Amsterdam\")", cfg->timezone);
+    if (cfg->instance != NULL && (cfg->instance[0] == '\0' || strlen(cfg->instance) > MAX_NAME))
+        return fail(p, config_setting_get_member(root, "instance"),
+                    "'instance' must be 1 to %d bytes long", MAX_NAME);
+    /* the link of last resort in every notice: it must be one a citizen may follow */
+    const char *why = cfg->inbox_url ? value_url(cfg->inbox_url, "https") : NULL;
+    if (why != NULL)
+        return fail(p, config_setting_get_member(root, "inbox_url"), "'inbox_url' %s", why);
     if (cfg->sms.enabled && cfg->sms.dlr_base == NULL && cfg->http.listen == NULL)
         return fail(p, sms, "'sms' needs 'http.listen' (or 'sms.dlr_base') for delivery reports");
     if (cfg->instance == NULL) {
@@ -612,6 +724,60 @@ static int parse_top(struct parser *p, const config_setting_t *root, struct conf
     return parse_policies(p, root, cfg);
 }
 
+/* Parse the effective text T (which it takes over) into a config named NAME. */
+static struct config *load_effective(const char *name, struct config_text *t, int flags,
+                                     char *err, size_t errlen)
+{
+    struct parser p = { name, err, errlen, t, flags };
+    struct config *cfg = calloc(1, sizeof(*cfg));
+    config_t lc;
+
+    config_init(&lc);
+    if (cfg == NULL || (cfg->path = strdup(name)) == NULL) {
+        snprintf(err, errlen, "%s:0: out of memory", name);
+        goto fail;
+    }
+    /* the text with every @include in it: hashed, stored and parsed as one */
+    cfg->text = t->text;
+    t->text = NULL;
+    sha256_hex(cfg->text, t->len, cfg->sha256);
+    if (config_read_string(&lc, cfg->text) != CONFIG_TRUE) {
+        int line = config_error_line(&lc);
+        const char *file = config_text_where(t, line, &line);
+        snprintf(err, errlen, "%s:%d: %s", file, line, config_error_text(&lc));
+        goto fail;
+    }
+    if (parse_top(&p, config_root_setting(&lc), cfg) == -1)
+        goto fail;
+    config_destroy(&lc);
+    config_text_free(t);
+    return cfg;
+fail:
+    config_destroy(&lc);
+    config_text_free(t);
+    config_free(cfg);
+    return NULL;
+}
+
+struct config *config_load_flags(const char *path, int flags, char *err, size_t errlen)
+{
+    struct config_text t;
+
+    if (config_text_read(path, &t, err, errlen) == -1)
+        return NULL;
+    return load_effective(path, &t, flags, err, errlen);
+}
+
+struct config *config_load_text_flags(const char *name, const char *text, size_t len, int flags,
+                                      char *err, size_t errlen)
+{
+    struct config_text t;
+
+    if (config_text_from(name, text, len, &t, err, errlen) == -1)
+        return NULL;
+    return load_effective(name, &t, flags, err, errlen);
+}
+
 struct config *config_load(const char *path, char *err, size_t errlen)
 {
     return config_load_flags(path, 0, err, errlen);
@@ -621,61 +787,6 @@ struct config *config_load_text(const char *name, const char *text, size_t len, 
                                 size_t errlen)
 {
     return config_load_text_flags(name, text, len, 0, err, errlen);
-}
-
-struct config *config_load_flags(const char *path, int flags, char *err, size_t errlen)
-{
-    char *data = NULL;
-    size_t len;
-    struct config *cfg;
-
-    if (read_whole_file(path, &data, &len) == -1) {
-        snprintf(err, errlen, "%s:0: cannot read: %s", path, strerror(errno));
-        return NULL;
-    }
-    cfg = config_load_text_flags(path, data, len, flags, err, errlen);
-    free(data);
-    return cfg;
-}
-
-struct config *config_load_text_flags(const char *name, const char *text, size_t len, int flags,
-                                      char *err, size_t errlen)
-{
-    struct parser p = { name, err, errlen, flags };
-    struct config *cfg = calloc(1, sizeof(*cfg));
-    config_t lc;
-    char *dir = NULL;
-
-    config_init(&lc);
-    if (cfg == NULL || (cfg->path = strdup(name)) == NULL || (cfg->text = strndup(text, len)) == NULL) {
-        snprintf(err, errlen, "%s:0: out of memory", name);
-        goto fail;
-    }
-    if (strlen(cfg->text) != len) {
-        snprintf(err, errlen, "%s:0: contains a NUL byte", name);
-        goto fail;
-    }
-    sha256_hex(text, len, cfg->sha256);
-    /* @include paths are relative to the file's directory, as with config_read_file */
-    if ((dir = strdup(name)) != NULL && strrchr(dir, '/') != NULL) {
-        *strrchr(dir, '/') = '\0';
-        config_set_include_dir(&lc, dir[0] ? dir : "/");
-    }
-    if (config_read_string(&lc, cfg->text) != CONFIG_TRUE) {
-        snprintf(err, errlen, "%s:%d: %s", config_error_file(&lc) ? config_error_file(&lc) : name,
-                 config_error_line(&lc), config_error_text(&lc));
-        goto fail;
-    }
-    if (parse_top(&p, config_root_setting(&lc), cfg) == -1)
-        goto fail;
-    config_destroy(&lc);
-    free(dir);
-    return cfg;
-fail:
-    config_destroy(&lc);
-    free(dir);
-    config_free(cfg);
-    return NULL;
 }
 
 static void policy_free(struct policy *po)

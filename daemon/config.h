@@ -69,8 +69,9 @@ struct http_config {
 
 struct config {
     char *path;
-    char *text;                /* the file as read: kept in herinnerd.configs for audits */
-    char sha256[65];           /* of the file's bytes: frozen into each escalation */
+    char *text;                /* the effective text, @include'd files in it (config_include.h):
+                                  kept in herinnerd.configs for audits */
+    char sha256[65];           /* of that text: frozen into each escalation */
     char *conninfo;
     char *instance;            /* recorded in every attempt; default: the host name */
     char *timezone;            /* NULL = the host's */
@@ -87,7 +88,7 @@ struct config {
 
 /* Parse and validate FILE. On error returns NULL and writes "FILE:LINE: what" into err. */
 struct config *config_load(const char *path, char *err, size_t errlen);
-/* The same from the text of a config file; NAME is used in error messages. */
+/* The same from an effective text (as stored, no @include left); NAME is used in errors. */
 struct config *config_load_text(const char *name, const char *text, size_t len, char *err,
                                 size_t errlen);
 /* The same, with CONFIG_* flags. */

@@ -49,8 +49,10 @@ void daemon_update_status(struct daemon *d);
 void daemon_database_ready(struct daemon *d);
 /* Make CFG the current config (and the process's time zone); older ones stay for frozen policies. */
 int daemon_push_config(struct daemon *d, struct config *cfg);
-/* Start channels CFG enables that are not running yet; hand CFG to the running ones. */
-int daemon_apply_channels(struct daemon *d, const struct config *cfg);
+/* Start the channels the current config enables (at start-up). */
+int daemon_start_channels(struct daemon *d);
+/* Apply CFG to the running daemon, all or nothing; -1 (ERR says why): nothing changed. */
+int daemon_reload(struct daemon *d, struct config *cfg, char *err, size_t errlen);
 /* Called when the last in-flight work is done during a drain. */
 void daemon_check_drained(struct daemon *d);
 

@@ -25,7 +25,7 @@ static unsigned long long monotonic_usec(void)
     return (unsigned long long)ts.tv_sec * 1000000ULL + ts.tv_nsec / 1000;
 }
 
-/* pgbouncer style: parse into a new config, swap only on success, keep the old one otherwise. */
+/* pgbouncer style: parse into a new config, apply it all or not at all (daemon_reload). */
 static void on_sighup(evutil_socket_t sig, short what, void *arg)
 {
     struct daemon *d = arg;
@@ -45,27 +45,16 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
     } else if (strcmp(cfg->sha256, d->cfg->sha256) == 0) {
         log_info("reload: configuration unchanged");
         config_free(cfg);
+    } else if (daemon_reload(d, cfg, err, sizeof(err)) == -1) {
+        d->metrics->config_reload_failures++;
+        log_err("reload refused, nothing changed; keeping the running configuration (sha256 "
+                "%.12s): %s", d->cfg->sha256, err);
+        config_free(cfg);
     } else {
-        if (strcmp(cfg->instance, d->cfg->instance) != 0)
-            log_warn("reload: a new 'instance' name takes effect at restart");
-        free(cfg->instance);
-        cfg->instance = strdup(d->cfg->instance);
-        if (cfg->instance == NULL || daemon_apply_channels(d, cfg) == -1) {
-            d->metrics->config_reload_failures++;
-            log_err("reload refused: channels could not take the new configuration");
-            config_free(cfg);
-        } else {
-            if (db_set_conninfo(d->db, cfg->conninfo) == 1)
-                log_warn("reload: the new database conninfo is used from the next reconnect");
-            if ((cfg->http.listen == NULL) != (d->cfg->http.listen == NULL) ||
-                (cfg->http.listen && strcmp(cfg->http.listen, d->cfg->http.listen) != 0))
-                log_warn("reload: a new http.listen takes effect at restart");
-            daemon_push_config(d, cfg);
-            if (db_connected(d->db))
-                config_store_save(d, cfg);
-            log_info("configuration reloaded (sha256 %.12s); running escalations keep the policy "
-                     "they started with, new ones use the new policies", cfg->sha256);
-        }
+        if (db_connected(d->db))
+            config_store_save(d, cfg);
+        log_info("configuration reloaded (sha256 %.12s); running escalations keep the policy "
+                 "they started with, new ones use the new policies", cfg->sha256);
     }
     sd_notify(0, "READY=1");
     daemon_update_status(d);

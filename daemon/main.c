@@ -23,6 +23,7 @@
 #include "daemon.h"
 #include "db.h"
 #include "engine.h"
+#include "errmsg.h"
 #include "http.h"
 #include "ledger.h"
 #include "log.h"
@@ -69,12 +70,9 @@ const struct config *daemon_config_by_sha(const struct daemon *d, const char *sh
     return NULL;
 }
 
-int daemon_push_config(struct daemon *d, struct config *cfg)
+/* C (allocated beforehand, so this cannot fail) holds CFG, which becomes the current config */
+static void use_config(struct daemon *d, struct config_entry *c, struct config *cfg)
 {
-    struct config_entry *c = calloc(1, sizeof(*c));
-
-    if (c == NULL)
-        return -1;
     c->cfg = cfg;
     c->next = d->configs;
     d->configs = c;
@@ -86,21 +84,92 @@ int daemon_push_config(struct daemon *d, struct config *cfg)
     tzset();
     if (d->schema)              /* a reload: the database session's zone follows */
         schema_set_timezone(d->schema, cfg->timezone);
+}
+
+int daemon_push_config(struct daemon *d, struct config *cfg)
+{
+    struct config_entry *c = calloc(1, sizeof(*c));
+
+    if (c == NULL)
+        return -1;
+    use_config(d, c, cfg);
     return 0;
 }
 
-/* Start the channels the config enables that are not running yet; reload the others. */
-int daemon_apply_channels(struct daemon *d, const struct config *cfg)
+/* A value that takes effect only at a restart: the running one stays in the new config, so
+ * that what is derived from it (the SMS delivery report URL from http.listen) is what runs.
+ * 1 if the new config had another one. */
+static int keep_running(char **value, const char *running)
 {
-    for (int ch = 0; ch < CHANNEL_COUNT; ch++) {
+    char *copy = NULL;
+
+    if ((*value == NULL) == (running == NULL) && (!running || strcmp(*value, running) == 0))
+        return 0;
+    if (running && (copy = strdup(running)) == NULL)
+        return -1;
+    free(*value);
+    *value = copy;
+    return 1;
+}
+
+/* pgbouncer's reload, made all or nothing: every part of CFG is checked and built (prepare)
+ * before any is applied (commit, which cannot fail). On -1 (ERR says why) nothing changed
+ * and CFG is still the caller's; on 0 it is the current config. */
+int daemon_reload(struct daemon *d, struct config *cfg, char *err, size_t errlen)
+{
+    void *prepared[CHANNEL_COUNT] = { 0 };
+    struct config_entry *entry = calloc(1, sizeof(*entry));
+    int ch, conninfo, other_instance, other_listen;
+
+    errmsg_set(err, errlen, "out of memory");
+    if (entry == NULL || (other_instance = keep_running(&cfg->instance, d->cfg->instance)) == -1 ||
+        (other_listen = keep_running(&cfg->http.listen, d->cfg->http.listen)) == -1)
+        goto fail;
+    for (ch = 0; ch < CHANNEL_COUNT; ch++) {
         const struct channel_ops *ops = channel_table[ch];
         if (ops == NULL || !config_channel_enabled(cfg, ch))
             continue;
-        if (d->channel_state[ch]) {
-            if (ops->reload(d->channel_state[ch], cfg) == -1)
-                return -1;
-            continue;
+        /* starting one means threads, sockets and the spool: that is what a restart is for */
+        if (d->channel_state[ch] == NULL) {
+            errmsg_set(err, errlen, "the %s channel is not running: a new channel takes a "
+                       "restart", ops->name);
+            goto fail;
         }
+        if (ops->prepare(d->channel_state[ch], cfg, &prepared[ch], err, errlen) == -1)
+            goto fail;
+    }
+    /* the last step that can fail; it only changes something when it succeeds */
+    if ((conninfo = db_set_conninfo(d->db, cfg->conninfo)) == -1)
+        goto fail;
+
+    if (conninfo == 1)
+        log_warn("reload: the new database conninfo is used from the next reconnect");
+    if (other_instance == 1)
+        log_warn("reload: a new 'instance' name takes effect at restart");
+    if (other_listen == 1)
+        log_warn("reload: a new http.listen takes effect at restart");
+    for (ch = 0; ch < CHANNEL_COUNT; ch++)
+        if (channel_table[ch] && config_channel_enabled(cfg, ch))
+            channel_table[ch]->commit(d->channel_state[ch], cfg, prepared[ch]);
+    use_config(d, entry, cfg);
+    return 0;
+fail:
+    for (ch = 0; ch < CHANNEL_COUNT; ch++)
+        if (prepared[ch] && channel_table[ch]->discard)
+            channel_table[ch]->discard(prepared[ch]);
+    free(entry);
+    return -1;
+}
+
+/* Start the channels the (current) config enables, at start-up. */
+int daemon_start_channels(struct daemon *d)
+{
+    const struct config *cfg = d->cfg;
+
+    for (int ch = 0; ch < CHANNEL_COUNT; ch++) {
+        const struct channel_ops *ops = channel_table[ch];
+        if (ops == NULL || !config_channel_enabled(cfg, ch) || d->channel_state[ch])
+            continue;
         d->channel_ops[ch] = ops;
         if ((d->channel_state[ch] = ops->start(d)) == NULL) {
             log_err("cannot start the %s channel", ops->name);
@@ -177,6 +246,8 @@ static void db_notify_cb(const char *channel, const char *payload, void *arg)
         engine_notify(d->engine, payload);
 }
 
+/* What the daemon checks at start, short of reaching servers, binding and the spool: the
+ * file, and what each channel would build from it. */
 static int check_only(const char *path)
 {
     char err[1024];
@@ -186,6 +257,19 @@ static int check_only(const char *path)
     if (cfg == NULL) {
         fprintf(stderr, "%s\n", err);
         return 1;
+    }
+    for (int ch = 0; ch < CHANNEL_COUNT; ch++) {
+        const struct channel_ops *ops = channel_table[ch];
+        void *prepared = NULL;
+        if (ops == NULL || !config_channel_enabled(cfg, ch))
+            continue;
+        if (ops->prepare(NULL, cfg, &prepared, err, sizeof(err)) == -1) {
+            fprintf(stderr, "%s:0: %s\n", path, err);
+            config_free(cfg);
+            return 1;
+        }
+        if (prepared && ops->discard)
+            ops->discard(prepared);
     }
     printf("%s: ok (%zu policies, sha256 %s)\n", path, cfg->npolicies, cfg->sha256);
     config_free(cfg);
@@ -304,7 +388,7 @@ int main(int argc, char **argv)
     /* http before the channels: the SMS channel answers its delivery reports there */
     if (cfg->http.listen && (d.http = http_start(&d, cfg->http.listen)) == NULL)
         goto fail;
-    if (daemon_apply_channels(&d, cfg) == -1)
+    if (daemon_start_channels(&d) == -1)
         goto fail;
     if (loop_initialise(&d) == -1)
         goto fail;

@@ -4,6 +4,7 @@
 #ifndef HERINNERD_CHANNEL_H
 #define HERINNERD_CHANNEL_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
 #include <time.h>
@@ -57,8 +58,15 @@ struct channel_ops {
     /* start with the daemon's current config; returns state or NULL */
     void *(*start)(struct daemon *d);
     void (*send)(void *state, struct send_job *job);
-    /* adopt a new config (already validated); -1 keeps the old settings */
-    int (*reload)(void *state, const struct config *cfg);
+    /* A reload in two steps, so that a refused reload changes nothing. prepare checks CFG and
+     * builds what the channel takes from it, changing nothing (STATE is NULL for --check);
+     * -1 with ERR filled in refuses the whole reload. commit adopts what prepare built (before
+     * CFG becomes the daemon's current config) and cannot fail; discard (optional when prepare
+     * builds nothing) drops it when another part of the reload was refused. */
+    int (*prepare)(void *state, const struct config *cfg, void **prepared, char *err,
+                   size_t errlen);
+    void (*commit)(void *state, const struct config *cfg, void *prepared);
+    void (*discard)(void *prepared);
     /* optional: a message was read (MESSAGE_ID as text), or NULL after (re)connecting to look
      * at all of them; the paper channel withdraws letters still waiting for the cut-off */
     void (*message_read)(void *state, const char *message_id);

@@ -13,6 +13,7 @@
 #include "channel.h"
 #include "daemon.h"
 #include "link.h"
+#include "errmsg.h"
 #include "log.h"
 #include "mime.h"
 #include "template.h"
@@ -60,13 +61,15 @@ static void settings_unref(struct email_settings *s)
     free(s);
 }
 
-static struct email_settings *settings_new(const struct config *cfg)
+static struct email_settings *settings_new(const struct config *cfg, char *err, size_t errlen)
 {
     struct email_settings *s = calloc(1, sizeof(*s));
     char *display = NULL;
 
-    if (s == NULL)
+    if (s == NULL) {
+        errmsg_set(err, errlen, "email: out of memory");
         return NULL;
+    }
     s->refs = 1;
     s->server = strdup(cfg->email.server);
     s->inbox_url = strdup(cfg->inbox_url);
@@ -81,7 +84,7 @@ static struct email_settings *settings_new(const struct config *cfg)
     s->allow_http_links = cfg->allow_http_links;
     if (mime_parse_mailbox(cfg->email.from, &display, &s->envelope_from) == -1 ||
         s->server == NULL || s->inbox_url == NULL) {
-        log_err("email: 'from' must be an address like \"Name <noreply@example.nl>\"");
+        errmsg_set(err, errlen, "email: 'from' must be an address like \"Name <noreply@example.nl>\"");
         free(display);
         settings_unref(s);
         return NULL;
@@ -90,6 +93,7 @@ static struct email_settings *settings_new(const struct config *cfg)
     s->domain = strdup(strchr(s->envelope_from, '@') + 1);
     free(display);
     if (s->from == NULL || s->domain == NULL) {
+        errmsg_set(err, errlen, "email: out of memory");
         settings_unref(s);
         return NULL;
     }
@@ -343,14 +347,16 @@ static void email_send(void *state, struct send_job *job)
 static void *email_start(struct daemon *d)
 {
     struct email_state *st = calloc(1, sizeof(*st));
+    char err[256] = "email: out of memory";
 
     if (st == NULL)
         return NULL;
     st->d = d;
     auth_client_init();
-    if ((st->settings = settings_new(d->cfg)) == NULL ||
+    if ((st->settings = settings_new(d->cfg, err, sizeof(err))) == NULL ||
         (st->pool = workers_new(d->base, d->cfg->email.workers, "email")) == NULL ||
         (st->flush_ev = event_new(d->base, -1, 0, flush_cb, st)) == NULL) {
+        log_err("%s", err);
         settings_unref(st->settings);
         workers_free(st->pool);
         free(st);
@@ -359,18 +365,27 @@ static void *email_start(struct daemon *d)
     return st;
 }
 
-static int email_reload(void *state, const struct config *cfg)
+static int email_prepare(void *state, const struct config *cfg, void **prepared, char *err,
+                         size_t errlen)
+{
+    (void)state;
+    return (*prepared = settings_new(cfg, err, errlen)) != NULL ? 0 : -1;
+}
+
+/* batches on their way keep the settings they were cut with */
+static void email_commit(void *state, const struct config *cfg, void *prepared)
 {
     struct email_state *st = state;
-    struct email_settings *s = settings_new(cfg);
 
-    if (s == NULL)
-        return -1;
     if (cfg->email.workers != st->d->cfg->email.workers)
         log_warn("email: a new number of workers takes effect at restart");
     settings_unref(st->settings);
-    st->settings = s;
-    return 0;
+    st->settings = prepared;
+}
+
+static void email_discard(void *prepared)
+{
+    settings_unref(prepared);
 }
 
 static int email_in_flight(void *state)
@@ -393,7 +408,9 @@ const struct channel_ops email_channel = {
     .name = "email",
     .start = email_start,
     .send = email_send,
-    .reload = email_reload,
+    .prepare = email_prepare,
+    .commit = email_commit,
+    .discard = email_discard,
     .in_flight = email_in_flight,
     .stop = email_stop,
 };

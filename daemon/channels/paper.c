@@ -720,15 +720,27 @@ fail:
     return NULL;
 }
 
-static int paper_reload(void *state, const struct config *cfg)
+/* nothing to build: the cut-off is a number, the spool stays until a restart */
+static int paper_prepare(void *state, const struct config *cfg, void **prepared, char *err,
+                         size_t errlen)
+{
+    (void)state;
+    (void)cfg;
+    (void)err;
+    (void)errlen;
+    *prepared = NULL;
+    return 0;
+}
+
+static void paper_commit(void *state, const struct config *cfg, void *prepared)
 {
     struct paper_state *st = state;
 
+    (void)prepared;
     if (strcmp(cfg->paper.spool, st->spool) != 0)
         log_warn("paper: a new spool directory takes effect at restart");
     st->cutoff = cfg->paper.cutoff;
     event_active(st->rearm_ev, 0, 0);
-    return 0;
 }
 
 static int paper_in_flight(void *state)
@@ -745,7 +757,8 @@ const struct channel_ops paper_channel = {
     .name = "paper",
     .start = paper_start,
     .send = paper_send,
-    .reload = paper_reload,
+    .prepare = paper_prepare,
+    .commit = paper_commit,
     .message_read = paper_message_read,
     .in_flight = paper_in_flight,
     .stop = paper_stop,

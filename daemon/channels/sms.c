@@ -26,6 +26,7 @@
 #include "daemon.h"
 #include "db.h"
 #include "engine.h"
+#include "errmsg.h"
 #include "http.h"
 #include "ledger.h"
 #include "link.h"
@@ -112,14 +113,14 @@ static void settings_unref(struct sms_settings *s)
 }
 
 /* host, port and request-URI prefix from sms.url */
-static int parse_url(struct sms_settings *s, const char *url)
+static int parse_url(struct sms_settings *s, const char *url, char *err, size_t errlen)
 {
     struct evhttp_uri *u = evhttp_uri_parse(url);
     const char *host, *path, *query;
     int rc = -1;
 
     if (u == NULL || (host = evhttp_uri_get_host(u)) == NULL || *host == '\0') {
-        log_err("sms: cannot parse url '%s'", url);
+        errmsg_set(err, errlen, "sms: cannot parse url '%s'", url);
         goto out;
     }
     s->port = evhttp_uri_get_port(u) > 0 ? evhttp_uri_get_port(u) : 80;
@@ -139,6 +140,8 @@ static int parse_url(struct sms_settings *s, const char *url)
                  query && *query ? query : "", query && *query ? "&" : "") == -1)
         s->uri_prefix = NULL;
     rc = s->host && s->host_header && s->uri_prefix ? 0 : -1;
+    if (rc == -1)
+        errmsg_set(err, errlen, "sms: out of memory");
 out:
     if (u)
         evhttp_uri_free(u);
@@ -156,10 +159,11 @@ static char *dlr_base(const struct config *cfg)
     return out;
 }
 
-static struct sms_settings *settings_new(const struct config *cfg)
+static struct sms_settings *settings_new(const struct config *cfg, char *err, size_t errlen)
 {
     struct sms_settings *s = calloc(1, sizeof(*s));
 
+    errmsg_set(err, errlen, "sms: out of memory");
     if (s == NULL)
         return NULL;
     s->refs = 1;
@@ -174,7 +178,7 @@ static struct sms_settings *settings_new(const struct config *cfg)
     s->country = strdup(cfg->sms.default_country ? cfg->sms.default_country : "31");
     s->inbox_url = strdup(cfg->inbox_url ? cfg->inbox_url : "");
     s->dlr_base = dlr_base(cfg);      /* NULL: no reports (config check makes this rare) */
-    if (parse_url(s, cfg->sms.url) == -1 || s->username == NULL || s->password == NULL ||
+    if (parse_url(s, cfg->sms.url, err, errlen) == -1 || s->username == NULL || s->password == NULL ||
         s->sender == NULL || s->country == NULL || s->inbox_url == NULL) {
         settings_unref(s);
         return NULL;
@@ -645,15 +649,17 @@ static void sms_stop(void *state);
 static void *sms_start(struct daemon *d)
 {
     struct sms_state *st = calloc(1, sizeof(*st));
+    char err[256] = "sms: out of memory";
 
     if (st == NULL)
         return NULL;
     st->d = d;
-    if ((st->settings = settings_new(d->cfg)) == NULL ||
+    if ((st->settings = settings_new(d->cfg, err, sizeof(err))) == NULL ||
         (st->dns = evdns_base_new(d->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
                                                EVDNS_BASE_DISABLE_WHEN_INACTIVE)) == NULL ||
         (st->finish_ev = event_new(d->base, -1, 0, finish_cb, st)) == NULL ||
         (st->register_ev = event_new(d->base, -1, 0, register_cb, st)) == NULL) {
+        log_err("%s", err);
         sms_stop(st);
         return NULL;
     }
@@ -667,20 +673,29 @@ static void *sms_start(struct daemon *d)
     return st;
 }
 
-static int sms_reload(void *state, const struct config *cfg)
+static int sms_prepare(void *state, const struct config *cfg, void **prepared, char *err,
+                       size_t errlen)
+{
+    (void)state;
+    return (*prepared = settings_new(cfg, err, errlen)) != NULL ? 0 : -1;
+}
+
+static void sms_commit(void *state, const struct config *cfg, void *prepared)
 {
     struct sms_state *st = state;
-    struct sms_settings *s = settings_new(cfg);
 
-    if (s == NULL)
-        return -1;
+    (void)cfg;
     /* requests in flight keep their connection and settings; idle connections go now */
     conn_list_free(st->idle);
     st->idle = NULL;
     settings_unref(st->settings);
-    st->settings = s;
+    st->settings = prepared;
     pump(st);
-    return 0;
+}
+
+static void sms_discard(void *prepared)
+{
+    settings_unref(prepared);
 }
 
 static int sms_in_flight(void *state)
@@ -732,7 +747,9 @@ const struct channel_ops sms_channel = {
     .name = "sms",
     .start = sms_start,
     .send = sms_send,
-    .reload = sms_reload,
+    .prepare = sms_prepare,
+    .commit = sms_commit,
+    .discard = sms_discard,
     .in_flight = sms_in_flight,
     .stop = sms_stop,
 };

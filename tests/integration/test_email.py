@@ -228,10 +228,10 @@ def test_not_ready_until_the_database_is_there(pg, smtp, daemon):
 
 BROKEN = {
     "syntax": ("policies = ( { name = ", "syntax error"),
-    "unknown key": ('database: { conninfo = "x"; };\nfoo = 1;\n', "unknown key 'foo'"),
-    "unknown channel": ('database: { conninfo = "x"; };\npolicies = ( { name = "d"; steps = ( '
+    "unknown key": ('database: { conninfo = "dbname=x"; };\nfoo = 1;\n', "unknown key 'foo'"),
+    "unknown channel": ('database: { conninfo = "dbname=x"; };\npolicies = ( { name = "d"; steps = ( '
                         '{ channel = "pigeon"; after = "0s"; } ); } );\n', "unknown channel"),
-    "bad duration": ('database: { conninfo = "x"; };\npolicies = ( { name = "d"; steps = ( '
+    "bad duration": ('database: { conninfo = "dbname=x"; };\npolicies = ( { name = "d"; steps = ( '
                      '{ channel = "null"; after = "soon"; } ); } );\n', "must be a duration"),
 }
 

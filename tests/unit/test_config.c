@@ -176,7 +176,7 @@ static void missing_database(void **state)
 static void bad_starttls(void **state)
 {
     (void)state;
-    expect_error("database: { conninfo = \"x\"; };\n"
+    expect_error("database: { conninfo = \"dbname=x\"; };\n"
                  "email: { server = \"s:25\"; from = \"a@b.nl\"; starttls = \"maybe\"; };\n"
                  ONE_POLICY("{ channel = \"email\"; after = \"0s\"; }"),
                  2, "'starttls' must be");
@@ -185,7 +185,7 @@ static void bad_starttls(void **state)
 static void bad_from_address(void **state)
 {
     (void)state;
-    expect_error("database: { conninfo = \"x\"; };\n"
+    expect_error("database: { conninfo = \"dbname=x\"; };\n"
                  "email: { server = \"s:25\"; from = \"MijnOverheid\"; };\n"
                  ONE_POLICY("{ channel = \"email\"; after = \"0s\"; }"),
                  2, "'from' must be an address");
@@ -280,6 +280,360 @@ static void bad_text_keys(void **state)
                  5, "'link' must be true or false");
     expect_error(GOOD_HEAD ONE_POLICY("{ channel = \"null\"; after = \"0s\"; link = false; }"),
                  5, "'link' applies to email and sms steps");
+/* ---- what --check must refuse (issue 8): each as FILE:LINE: what is wrong ---- */
+
+#define NULL_POLICY ONE_POLICY("{ channel = \"null\"; after = \"0s\"; }")
+#define SMS_GROUP(url, timeout) \
+    "sms: { url = \"" url "\"; username = \"u\"; password = \"p\"; sender = \"Overheid\";" \
+    " timeout = \"" timeout "\"; };\n" "http: { listen = \"127.0.0.1:9187\"; };\n"
+
+static void listen_port_not_a_number(void **state)
+{
+    (void)state;
+    expect_error(GOOD_HEAD "http: { listen = \"127.0.0.1:abc\"; };\n" NULL_POLICY, 3,
+                 "'listen' must be IP:PORT");
+}
+
+static void listen_port_out_of_range(void **state)
+{
+    (void)state;
+    expect_error(GOOD_HEAD "http: { listen = \":99999\"; };\n" NULL_POLICY, 3,
+                 "a port from 1 to 65535");
+}
+
+static void listen_not_a_host(void **state)
+{
+    (void)state;
+    expect_error(GOOD_HEAD "http: { listen = \"not a host:9187\"; };\n" NULL_POLICY, 3,
+                 "'listen' must be IP:PORT");
+}
+
+static void listen_beyond_loopback_needs_opt_in(void **state)
+{
+    char err[1024];
+    (void)state;
+    expect_error(GOOD_HEAD "http: { listen = \"0.0.0.0:9187\"; };\n" NULL_POLICY, 3,
+                 "set 'allow_remote = true;'");
+    expect_error(GOOD_HEAD "http: { listen = \"[::]:9187\"; };\n" NULL_POLICY, 3,
+                 "can be reached from other hosts");
+    struct config *cfg = load_text(GOOD_HEAD "http: { listen = \"0.0.0.0:9187\"; allow_remote = true; };\n"
+                                   NULL_POLICY, err, sizeof(err));
+    if (cfg == NULL)
+        fail_msg("%s", err);
+    config_free(cfg);
+    cfg = load_text(GOOD_HEAD "http: { listen = \"[::1]:9187\"; };\n" NULL_POLICY, err, sizeof(err));
+    if (cfg == NULL)
+        fail_msg("%s", err);
+    config_free(cfg);
+}
+
+static void time_zone_empty(void **state)
+{
+    (void)state;
+    expect_error(GOOD_HEAD "timezone = \"\";\n" NULL_POLICY, 3, "unknown time zone ''");
+}
+
+static void time_zone_a_directory(void **state)
+{
+    (void)state;
+    expect_error(GOOD_HEAD "timezone = \"Europe\";\n" NULL_POLICY, 3, "unknown time zone 'Europe'");
+}
+
+static void time_zone_posix_directory(void **state)
+{
+    (void)state;
+    expect_error(GOOD_HEAD "timezone = \"posix\";\n" NULL_POLICY, 3, "unknown time zone 'posix'");
+}
+
+static void password_file_a_directory(void **state)
+{
+    (void)state;
+    expect_error("database: { conninfo = \"dbname=x\"; };\n"
+                 "email: { server = \"s:25\"; from = \"a@b.nl\"; username = \"u\";\n"
+                 "  password_file = \"/tmp\"; };\n" NULL_POLICY,
+                 3, "'/tmp' is not a file");
+}
+
+static void password_file_empty(void **state)
+{
+    char empty[64] = "/tmp/herinnerd-test-empty-XXXXXX", text[1024];
+    int fd = mkstemp(empty);
+    (void)state;
+    assert_true(fd >= 0);
+    close(fd);
+    snprintf(text, sizeof(text), "database: { conninfo = \"dbname=x\"; };\n"
+             "email: { server = \"s:25\"; from = \"a@b.nl\"; username = \"u\";\n"
+             "  password_file = \"%s\"; };\n" NULL_POLICY, empty);
+    expect_error(text, 3, "is empty");
+    unlink(empty);
+}
+
+static void sms_url_without_host(void **state)
+{
+    (void)state;
+    expect_error(GOOD_HEAD SMS_GROUP("http://", "30s") NULL_POLICY, 3, "'url' must name a host");
+}
+
+static void email_server_empty(void **state)
+{
+    (void)state;
+    expect_error("database: { conninfo = \"dbname=x\"; };\n"
+                 "email: { server = \"\"; from = \"a@b.nl\"; };\n" NULL_POLICY,
+                 2, "'server' must be HOST or HOST:PORT");
+}
+
+static void email_server_bad_port(void **state)
+{
+    (void)state;
+    expect_error("database: { conninfo = \"dbname=x\"; };\n"
+                 "email: { server = \"127.0.0.1:abc\"; from = \"a@b.nl\"; };\n" NULL_POLICY,
+                 2, "'server' must be HOST or HOST:PORT");
+}
+
+static void conninfo_empty(void **state)
+{
+    (void)state;
+    expect_error("database: { conninfo = \"\"; };\n" NULL_POLICY, 1, "'conninfo' is empty");
+}
+
+static void conninfo_unparsable(void **state)
+{
+    (void)state;
+    expect_error("database: { conninfo = \"inbox\"; };\n" NULL_POLICY, 1, "'conninfo' is not valid");
+}
+
+static void two_wildcard_policies(void **state)
+{
+    (void)state;
+    expect_error(GOOD_HEAD "policies = (\n"
+                 "  { name = \"a\"; kinds = [ \"*\" ]; steps = ( { channel = \"null\"; after = \"0s\"; } ); },\n"
+                 "  { name = \"b\"; kinds = [ \"*\" ]; steps = ( { channel = \"null\"; after = \"0s\"; } ); } );\n",
+                 5, "kind '*' is already in policy 'a'");
+}
+
+static void after_step_following_a_before_due_step(void **state)
+{
+    (void)state;
+    expect_error(GOOD_HEAD ONE_POLICY("{ channel = \"email\"; after = \"0s\"; },\n"
+                                      "{ channel = \"email\"; before_due = \"10d\"; },\n"
+                                      "{ channel = \"email\"; after = \"3d\"; }"),
+                 7, "an 'after' step cannot follow a 'before_due' step");
+}
+
+static void empty_policy_name(void **state)
+{
+    (void)state;
+    expect_error(GOOD_HEAD "policies = (\n"
+                 "  { name = \"\"; kinds = [ \"*\" ]; steps = ( { channel = \"null\"; after = \"0s\"; } ); } );\n",
+                 4, "a policy name must be 1 to 64 bytes long");
+}
+
+static void huge_instance(void **state)
+{
+    size_t n = 10 * 1024 * 1024;
+    char *text = malloc(n + 512);
+    (void)state;
+    assert_non_null(text);
+    strcpy(text, GOOD_HEAD "instance = \"");
+    size_t len = strlen(text);
+    memset(text + len, 'x', n);
+    strcpy(text + len + n, "\";\n" NULL_POLICY);
+    expect_error(text, 3, "larger than 1024 KiB");
+    free(text);
+}
+
+static void long_instance(void **state)
+{
+    (void)state;
+    expect_error(GOOD_HEAD "instance = \"" "0123456789012345678901234567890123456789"
+                 "0123456789012345678901234567890123456789" "\";\n" NULL_POLICY,
+                 3, "'instance' must be 1 to 64 bytes long");
+}
+
+static void long_string(void **state)
+{
+    char *text = malloc(8192);
+    (void)state;
+    assert_non_null(text);
+    strcpy(text, GOOD_HEAD "paper: { spool = \"/");
+    size_t len = strlen(text);
+    memset(text + len, 'x', 5000);
+    strcpy(text + len + 5000, "\"; };\n" NULL_POLICY);
+    expect_error(text, 3, "'spool' is longer than 4096 bytes");
+    free(text);
+}
+
+static void email_timeout_too_long(void **state)
+{
+    (void)state;
+    expect_error("database: { conninfo = \"dbname=x\"; };\n"
+                 "email: { server = \"s:25\"; from = \"a@b.nl\"; timeout = \"400d\"; };\n"
+                 NULL_POLICY, 2, "'timeout' must be from 1s to 1h");
+}
+
+static void sms_timeout_zero(void **state)
+{
+    (void)state;
+    expect_error(GOOD_HEAD SMS_GROUP("http://127.0.0.1:13013/cgi-bin/sendsms", "0s") NULL_POLICY,
+                 3, "'timeout' must be from 1s to 10m");
+}
+
+static void sms_sender_too_long(void **state)
+{
+    (void)state;
+    expect_error(GOOD_HEAD "sms: { url = \"http://127.0.0.1:13013/\"; username = \"u\"; password = \"p\";\n"
+                 "  sender = \"Belastingdienst Nederland\"; };\n"
+                 "http: { listen = \"127.0.0.1:9187\"; };\n" NULL_POLICY,
+                 4, "'sender' must be a name of 1 to 11 letters");
+}
+
+static void retry_backoff_too_long(void **state)
+{
+    (void)state;
+    expect_error(GOOD_HEAD ONE_POLICY("{ channel = \"email\"; after = \"0s\"; retry = { backoff = \"30d\"; }; }"),
+                 5, "'backoff' must be from 1s to 7d");
+}
+
+static void inbox_url_javascript(void **state)
+{
+    (void)state;
+    expect_error(GOOD_HEAD "inbox_url = \"javascript:alert(1)\";\n" NULL_POLICY, 3,
+                 "'inbox_url' must be an https:// URL");
+}
+
+/* ---- @include: one effective text, hashed and stored; errors name the included file ---- */
+
+static char incdir[64];
+
+static void write_file(const char *name, const char *text)
+{
+    char p[256];
+    snprintf(p, sizeof(p), "%s/%s", incdir, name);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static struct config *load_main(char *err, size_t errlen)
+{
+    char p[256];
+    snprintf(p, sizeof(p), "%s/main.conf", incdir);
+    return config_load(p, err, errlen);
+}
+
+static int include_setup(void **state)
+{
+    (void)state;
+    snprintf(incdir, sizeof(incdir), "/tmp/herinnerd-test-include-XXXXXX");
+    return mkdtemp(incdir) ? 0 : -1;
+}
+
+static int include_teardown(void **state)
+{
+    char cmd[128];
+    (void)state;
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", incdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void included_text_is_hashed_and_stored(void **state)
+{
+    char err[1024], sha[65];
+    (void)state;
+    write_file("main.conf", GOOD_HEAD "@include \"policies.conf\"\ninstance = \"a\";\n");
+    write_file("policies.conf", NULL_POLICY);
+    struct config *cfg = load_main(err, sizeof(err));
+    if (cfg == NULL)
+        fail_msg("%s", err);
+    assert_non_null(strstr(cfg->text, "# @include \"policies.conf\"\npolicies = ("));
+    assert_non_null(strstr(cfg->text, "# end of @include \"policies.conf\"\ninstance = \"a\";\n"));
+    assert_string_equal(cfg->policies[0].steps[0].template, "notice");
+    strcpy(sha, cfg->sha256);
+    /* the stored text loads on its own, to the same hash */
+    struct config *again = config_load_text("herinnerd.configs:x", cfg->text, strlen(cfg->text),
+                                            err, sizeof(err));
+    if (again == NULL)
+        fail_msg("%s", err);
+    assert_string_equal(again->sha256, sha);
+    config_free(again);
+    config_free(cfg);
+
+    /* an edit in the included file is an edit of the configuration */
+    write_file("policies.conf", ONE_POLICY("{ channel = \"null\"; after = \"1s\"; }"));
+    cfg = load_main(err, sizeof(err));
+    if (cfg == NULL)
+        fail_msg("%s", err);
+    assert_string_not_equal(cfg->sha256, sha);
+    assert_non_null(strstr(cfg->text, "after = \"1s\""));
+    config_free(cfg);
+}
+
+static void error_in_included_file_names_it(void **state)
+{
+    char err[1024], want[256];
+    (void)state;
+    write_file("main.conf", GOOD_HEAD "@include \"policies.conf\"\ninstance = \"a\";\n");
+    write_file("policies.conf", ONE_POLICY("{ channel = \"fax\"; after = \"0s\"; }"));
+    assert_null(load_main(err, sizeof(err)));
+    snprintf(want, sizeof(want), "policies.conf:3: unknown channel 'fax' (known: email, sms, paper, null)");
+    assert_string_equal(err, want);
+
+    /* after the included text, lines are the main file's again */
+    write_file("main.conf", GOOD_HEAD "@include \"policies.conf\"\ninstance = 5;\n");
+    write_file("policies.conf", NULL_POLICY);
+    assert_null(load_main(err, sizeof(err)));
+    snprintf(want, sizeof(want), "%s/main.conf:4: 'instance' must be a string", incdir);
+    assert_string_equal(err, want);
+
+    /* a syntax error, too */
+    write_file("policies.conf", "\npolicies = ( { name = ; } );\n");
+    assert_null(load_main(err, sizeof(err)));
+    snprintf(want, sizeof(want), "policies.conf:2: ");
+    assert_true(strncmp(err, want, strlen(want)) == 0);
+    assert_non_null(strstr(err, "syntax error"));
+}
+
+static void include_missing_or_looping(void **state)
+{
+    char err[1024], want[256];
+    (void)state;
+    write_file("main.conf", GOOD_HEAD "@include \"nothere.conf\"\n");
+    assert_null(load_main(err, sizeof(err)));
+    snprintf(want, sizeof(want), "%s/main.conf:3: cannot read @include \"nothere.conf\"", incdir);
+    assert_true(strncmp(err, want, strlen(want)) == 0);
+
+    write_file("main.conf", GOOD_HEAD "@include \"loop.conf\"\n");
+    write_file("loop.conf", "\n@include \"loop.conf\"\n");
+    assert_null(load_main(err, sizeof(err)));
+    snprintf(want, sizeof(want), "loop.conf:2: @include nested more than 10 deep");
+    assert_true(strncmp(err, want, strlen(want)) == 0);
+
+    write_file("main.conf", GOOD_HEAD "@include \"a.conf\" instance = \"x\";\n");
+    assert_null(load_main(err, sizeof(err)));
+    snprintf(want, sizeof(want), "%s/main.conf:3: write an @include", incdir);
+    assert_true(strncmp(err, want, strlen(want)) == 0);
+}
+
+static void stored_text_with_an_include_is_refused(void **state)
+{
+    char err[1024];
+    (void)state;
+    const char *text = GOOD_HEAD "@include \"/etc/passwd\"\n";
+    assert_null(config_load_text("stored", text, strlen(text), err, sizeof(err)));
+    assert_non_null(strstr(err, "stored:3: @include in a stored configuration"));
+}
+
+static void text_without_include_is_hashed_as_it_is(void **state)
+{
+    char err[1024];
+    (void)state;
+    const char *text = GOOD_HEAD NULL_POLICY;
+    struct config *cfg = load_text(text, err, sizeof(err));
+    if (cfg == NULL)
+        fail_msg("%s", err);
+    assert_string_equal(cfg->text, text);
+    config_free(cfg);
 }
 
 int main(void)
@@ -305,6 +659,40 @@ int main(void)
         cmocka_unit_test(exact_kind_beats_wildcard),
         cmocka_unit_test(text_keys_default_and_load),
         cmocka_unit_test(bad_text_keys),
+        cmocka_unit_test(listen_port_not_a_number),
+        cmocka_unit_test(listen_port_out_of_range),
+        cmocka_unit_test(listen_not_a_host),
+        cmocka_unit_test(listen_beyond_loopback_needs_opt_in),
+        cmocka_unit_test(time_zone_empty),
+        cmocka_unit_test(time_zone_a_directory),
+        cmocka_unit_test(time_zone_posix_directory),
+        cmocka_unit_test(password_file_a_directory),
+        cmocka_unit_test(password_file_empty),
+        cmocka_unit_test(sms_url_without_host),
+        cmocka_unit_test(email_server_empty),
+        cmocka_unit_test(email_server_bad_port),
+        cmocka_unit_test(conninfo_empty),
+        cmocka_unit_test(conninfo_unparsable),
+        cmocka_unit_test(two_wildcard_policies),
+        cmocka_unit_test(after_step_following_a_before_due_step),
+        cmocka_unit_test(empty_policy_name),
+        cmocka_unit_test(huge_instance),
+        cmocka_unit_test(long_instance),
+        cmocka_unit_test(long_string),
+        cmocka_unit_test(email_timeout_too_long),
+        cmocka_unit_test(sms_timeout_zero),
+        cmocka_unit_test(sms_sender_too_long),
+        cmocka_unit_test(retry_backoff_too_long),
+        cmocka_unit_test(inbox_url_javascript),
+        cmocka_unit_test(text_without_include_is_hashed_as_it_is),
+        cmocka_unit_test(stored_text_with_an_include_is_refused),
     };
-    return cmocka_run_group_tests_name("config", tests, setup, teardown);
+    const struct CMUnitTest include_tests[] = {
+        cmocka_unit_test(included_text_is_hashed_and_stored),
+        cmocka_unit_test(error_in_included_file_names_it),
+        cmocka_unit_test(include_missing_or_looping),
+    };
+    return cmocka_run_group_tests_name("config", tests, setup, teardown) |
+           cmocka_run_group_tests_name("config @include", include_tests, include_setup,
+                                       include_teardown);
 }
