@@ -224,7 +224,7 @@ static void exact_kind_beats_wildcard(void **state)
     config_free(cfg);
 }
 
-#define SMS_GROUP(extra) \
+#define SMS_TEXT_GROUP(extra) \
     "sms: { url = \"http://127.0.0.1:13013/\"; username = \"u\"; password = \"p\";\n" \
     "       sender = \"Overheid\"; " extra " };\nhttp: { listen = \"127.0.0.1:9187\"; };\n"
 
@@ -232,7 +232,7 @@ static void text_keys_default_and_load(void **state)
 {
     char err[1024];
     (void)state;
-    struct config *cfg = load_text(GOOD_HEAD SMS_GROUP("")
+    struct config *cfg = load_text(GOOD_HEAD SMS_TEXT_GROUP("")
         ONE_POLICY("{ channel = \"email\"; after = \"0s\"; },\n"
                    "{ channel = \"sms\"; after = \"1d\"; }"), err, sizeof(err));
     if (cfg == NULL)
@@ -247,7 +247,7 @@ static void text_keys_default_and_load(void **state)
     cfg = load_text("allow_http_links = true;\n"
         "database: { conninfo = \"dbname=inbox\"; };\n"
         "email: { server = \"127.0.0.1:25\"; from = \"MijnOverheid <noreply@example.nl>\"; link = false; };\n"
-        SMS_GROUP("link = true; max_parts = 3;")
+        SMS_TEXT_GROUP("link = true; max_parts = 3;")
         ONE_POLICY("{ channel = \"email\"; after = \"0s\"; link = true; },\n"
                    "{ channel = \"sms\"; after = \"1d\"; link = false; }"), err, sizeof(err));
     if (cfg == NULL)
@@ -267,19 +267,21 @@ static void bad_text_keys(void **state)
     expect_error("allow_http_links = \"yes\";\n" GOOD_HEAD
                  ONE_POLICY("{ channel = \"email\"; after = \"0s\"; }"),
                  1, "'allow_http_links' must be true or false");
-    expect_error(GOOD_HEAD SMS_GROUP("max_parts = 0;")
+    expect_error(GOOD_HEAD SMS_TEXT_GROUP("max_parts = 0;")
                  ONE_POLICY("{ channel = \"sms\"; after = \"0s\"; }"),
                  4, "'max_parts' must be between 1 and 10");
-    expect_error(GOOD_HEAD SMS_GROUP("max_parts = 11;")
+    expect_error(GOOD_HEAD SMS_TEXT_GROUP("max_parts = 11;")
                  ONE_POLICY("{ channel = \"sms\"; after = \"0s\"; }"),
                  4, "'max_parts' must be between 1 and 10");
-    expect_error(GOOD_HEAD SMS_GROUP("link = 1;")
+    expect_error(GOOD_HEAD SMS_TEXT_GROUP("link = 1;")
                  ONE_POLICY("{ channel = \"sms\"; after = \"0s\"; }"),
                  4, "'link' must be true or false");
     expect_error(GOOD_HEAD ONE_POLICY("{ channel = \"email\"; after = \"0s\"; link = \"no\"; }"),
                  5, "'link' must be true or false");
     expect_error(GOOD_HEAD ONE_POLICY("{ channel = \"null\"; after = \"0s\"; link = false; }"),
                  5, "'link' applies to email and sms steps");
+}
+
 /* ---- what --check must refuse (issue 8): each as FILE:LINE: what is wrong ---- */
 
 #define NULL_POLICY ONE_POLICY("{ channel = \"null\"; after = \"0s\"; }")
