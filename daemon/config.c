@@ -298,6 +298,85 @@ static int parse_paper(struct parser *p, const config_setting_t *g, struct paper
     return 0;
 }
 
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+/* A real calendar day written YYYY-MM-DD, as YYYYMMDD; -1 otherwise. */
+static int parse_ymd(const char *s)
+{
+    static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    int y, m, d, n = 0;
+
+    if (strlen(s) != 10 || sscanf(s, "%4d-%2d-%2d%n", &y, &m, &d, &n) != 3 || n != 10 ||
+        s[4] != '-' || s[7] != '-' || strspn(s, "0123456789-") != 10 || y < 1970 || m < 1 ||
+        m > 12 || d < 1 || d > mdays[m - 1])
+        return -1;
+    if (m == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+        return -1;
+    return y * 10000 + m * 100 + d;
+}
+
+/* holidays = [ "2027-12-31", ... ]; holiday_options = { good_friday = true;
+ * liberation_day = "lustrum" | "every-year"; } */
+static int parse_holidays(struct parser *p, const config_setting_t *root, struct holiday_config *h)
+{
+    static const char *const keys[] = { "good_friday", "liberation_day", NULL };
+    const config_setting_t *list = config_setting_get_member(root, "holidays"), *opt;
+    char *liberation = NULL;
+    int rc = -1;
+
+    if (get_group(p, root, "holiday_options", &opt) == -1)
+        return -1;
+    if (opt != NULL) {
+        if (check_keys(p, opt, "holiday_options", keys) == -1 ||
+            get_bool(p, opt, "good_friday", &h->good_friday) == -1 ||
+            get_string(p, opt, "liberation_day", 0, &liberation) == -1)
+            goto out;
+        if (liberation && strcmp(liberation, "every-year") == 0)
+            h->liberation_every_year = 1;
+        else if (liberation && strcmp(liberation, "lustrum") != 0) {
+            fail(p, config_setting_get_member(opt, "liberation_day"),
+                 "'liberation_day' must be \"lustrum\" (every fifth year) or \"every-year\"");
+            goto out;
+        }
+    }
+    if (list != NULL) {
+        if (config_setting_type(list) != CONFIG_TYPE_ARRAY &&
+            config_setting_type(list) != CONFIG_TYPE_LIST) {
+            fail(p, list, "'holidays' must be a list of dates like [ \"2027-12-31\" ]");
+            goto out;
+        }
+        size_t n = config_setting_length(list);
+        if (n && (h->extra = calloc(n, sizeof *h->extra)) == NULL) {
+            fail(p, list, "out of memory");
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+            const config_setting_t *e = config_setting_get_elem(list, i);
+            int ymd = config_setting_type(e) == CONFIG_TYPE_STRING
+                          ? parse_ymd(config_setting_get_string(e)) : -1;
+            if (ymd < 0) {
+                fail(p, list, "'holidays' entry %zu is not a date like \"2027-12-31\"", i + 1);
+                goto out;
+            }
+            h->extra[h->nextra++] = ymd;
+        }
+        qsort(h->extra, h->nextra, sizeof *h->extra, cmp_int);
+        size_t k = 0;
+        for (size_t i = 0; i < h->nextra; i++)
+            if (k == 0 || h->extra[k - 1] != h->extra[i])
+                h->extra[k++] = h->extra[i];
+        h->nextra = k;
+    }
+    rc = 0;
+out:
+    free(liberation);
+    return rc;
+}
+
 static int parse_http(struct parser *p, const config_setting_t *g, struct http_config *h)
 {
     static const char *const keys[] = { "listen", NULL };
@@ -332,6 +411,7 @@ static int parse_step(struct parser *p, const config_setting_t *s, const struct 
     int rc = -1;
 
     st->line = config_setting_source_line(s);
+    st->holidays = &cfg->holidays;
     st->retry_max = 5;
     st->retry_backoff = 600;
     if (config_setting_type(s) != CONFIG_TYPE_GROUP)
@@ -536,7 +616,8 @@ static void sha256_hex(const char *data, size_t len, char out[65])
 static int parse_top(struct parser *p, const config_setting_t *root, struct config *cfg)
 {
     static const char *const keys[] = { "database", "email", "sms", "paper", "http", "policies",
-                                        "instance", "timezone", "inbox_url", NULL };
+                                        "instance", "timezone", "inbox_url", "holidays",
+                                        "holiday_options", NULL };
     const config_setting_t *db, *email, *sms, *paper, *http;
 
     if (check_keys(p, root, "the top level", keys) == -1 ||
@@ -549,7 +630,7 @@ static int parse_top(struct parser *p, const config_setting_t *root, struct conf
         return -1;
     if (parse_database(p, db, cfg) == -1 || parse_email(p, email, &cfg->email) == -1 ||
         parse_sms(p, sms, &cfg->sms) == -1 || parse_paper(p, paper, &cfg->paper) == -1 ||
-        parse_http(p, http, &cfg->http) == -1)
+        parse_http(p, http, &cfg->http) == -1 || parse_holidays(p, root, &cfg->holidays) == -1)
         return -1;
     if (cfg->timezone != NULL) {
         char zone[PATH_MAX];
@@ -663,6 +744,7 @@ void config_free(struct config *cfg)
     free(cfg->paper.spool);
     free(cfg->paper.sender_address);
     free(cfg->http.listen);
+    free(cfg->holidays.extra);
     free(cfg);
 }
 

@@ -9,6 +9,15 @@ enum channel_id { CHANNEL_NULL, CHANNEL_EMAIL, CHANNEL_SMS, CHANNEL_PAPER, CHANN
 
 enum starttls_mode { STARTTLS_NO, STARTTLS_IF_AVAILABLE, STARTTLS_REQUIRED };
 
+/* Public holidays that business_days skip besides weekends: the Dutch ones (policy.c computes
+ * them for any year) with these options, plus the config's own dates. */
+struct holiday_config {
+    int good_friday;           /* Goede Vrijdag is a day off (default: no) */
+    int liberation_every_year; /* Bevrijdingsdag every year (default: only lustrum years) */
+    int *extra;                /* top-level 'holidays' as YYYYMMDD, sorted, no duplicates */
+    size_t nextra;
+};
+
 struct step {
     enum channel_id channel;
     int from_due;              /* offset counts back from messages.due_at ("before_due") */
@@ -19,6 +28,7 @@ struct step {
     int retry_max;             /* retries after the first try */
     long retry_backoff;        /* seconds, doubled per retry */
     int line;
+    const struct holiday_config *holidays; /* the config's; NULL = Dutch defaults, no extras */
 };
 
 struct policy {
@@ -75,6 +85,7 @@ struct config {
     struct sms_config sms;
     struct paper_config paper;
     struct http_config http;
+    struct holiday_config holidays;
     struct policy *policies;
     size_t npolicies;
 };

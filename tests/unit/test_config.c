@@ -224,6 +224,49 @@ static void exact_kind_beats_wildcard(void **state)
     config_free(cfg);
 }
 
+static void holidays_and_their_options(void **state)
+{
+    char err[1024];
+    (void)state;
+    struct config *cfg = load_text(GOOD_HEAD
+        "holidays = [ \"2027-12-31\", \"2026-12-24\", \"2027-12-31\" ];\n"
+        "holiday_options = { good_friday = true; liberation_day = \"every-year\"; };\n"
+        ONE_POLICY("{ channel = \"email\"; after = \"0s\"; business_days = true; }"),
+        err, sizeof(err));
+    if (cfg == NULL)
+        fail_msg("%s", err);
+    assert_int_equal(cfg->holidays.nextra, 2); /* sorted, the duplicate dropped */
+    assert_int_equal(cfg->holidays.extra[0], 20261224);
+    assert_int_equal(cfg->holidays.extra[1], 20271231);
+    assert_true(cfg->holidays.good_friday);
+    assert_true(cfg->holidays.liberation_every_year);
+    assert_ptr_equal(cfg->policies[0].steps[0].holidays, &cfg->holidays);
+    config_free(cfg);
+
+    cfg = load_text(GOOD_HEAD ONE_POLICY("{ channel = \"email\"; after = \"0s\"; }"), err,
+                    sizeof(err));
+    assert_non_null(cfg);
+    assert_int_equal(cfg->holidays.nextra, 0);
+    assert_false(cfg->holidays.good_friday);
+    assert_false(cfg->holidays.liberation_every_year);
+    config_free(cfg);
+}
+
+static void bad_holidays(void **state)
+{
+    (void)state;
+    expect_error(GOOD_HEAD "holidays = [ \"2027-02-29\" ];\n"
+                 ONE_POLICY("{ channel = \"email\"; after = \"0s\"; }"), 3, "'holidays' entry 1");
+    expect_error(GOOD_HEAD "holidays = [ \"2027-12-31\", \"31-12-2027\" ];\n"
+                 ONE_POLICY("{ channel = \"email\"; after = \"0s\"; }"), 3, "'holidays' entry 2");
+    expect_error(GOOD_HEAD "holidays = \"2027-12-31\";\n"
+                 ONE_POLICY("{ channel = \"email\"; after = \"0s\"; }"), 3, "must be a list");
+    expect_error(GOOD_HEAD "holiday_options = { liberation_day = \"yearly\"; };\n"
+                 ONE_POLICY("{ channel = \"email\"; after = \"0s\"; }"), 3, "'liberation_day'");
+    expect_error(GOOD_HEAD "holiday_options = { easter_monday = false; };\n"
+                 ONE_POLICY("{ channel = \"email\"; after = \"0s\"; }"), 3, "unknown key 'easter_monday'");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -245,6 +288,8 @@ int main(void)
         cmocka_unit_test(duplicate_policy),
         cmocka_unit_test(unknown_time_zone),
         cmocka_unit_test(exact_kind_beats_wildcard),
+        cmocka_unit_test(holidays_and_their_options),
+        cmocka_unit_test(bad_holidays),
     };
     return cmocka_run_group_tests_name("config", tests, setup, teardown);
 }
