@@ -2,9 +2,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "config.h"
 #include "ctl.h"
+#include "policy.h"
 
 int ctl_check(const struct ctl *ctl)
 {
@@ -31,12 +33,99 @@ static void print_duration(long s)
         printf("%lds", s);
 }
 
-int ctl_explain(const struct ctl *ctl, const char *kind)
+/* "YYYY-MM-DD" or "YYYY-MM-DD HH:MM" (or with a T) in the config's time zone; -1 if not. */
+static double parse_local(const char *s)
+{
+    struct tm tm = { .tm_isdst = -1 };
+    int n = 0;
+
+    if (sscanf(s, "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &n) != 3)
+        return -1;
+    if (s[n] && (sscanf(s + n + 1, "%2d:%2d%n", &tm.tm_hour, &tm.tm_min, &n) != 2 ||
+                 (s[10] != ' ' && s[10] != 'T') || s[11 + n]))
+        return -1;
+    if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+        tm.tm_min > 59)
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (double)mktime(&tm);
+}
+
+static const char *local_text(double t, char *buf, size_t len)
+{
+    time_t s = (time_t)t;
+    struct tm tm;
+
+    localtime_r(&s, &tm);
+    strftime(buf, len, "%a %Y-%m-%d %H:%M %Z", &tm);
+    return buf;
+}
+
+/* When STEP goes for a message created at CREATED (due at DUE) and, if the calendar moved it,
+ * from when and why: the holidays and weekends passed over, or quiet hours. */
+static void print_plan(const struct step *st, double created, double due)
+{
+    double planned = st->from_due ? (due == NO_TIME ? NO_TIME : due - (double)st->offset)
+                                  : created + (double)st->offset;
+    double at = policy_step_time(st, created, due, created);
+    char a[64], b[64];
+
+    if (at == NO_TIME) {
+        printf("           not planned: the message has no due date (--due), the step is skipped\n");
+        return;
+    }
+    if (planned < created)
+        planned = created;
+    printf("           at %s", local_text(at, a, sizeof a));
+    if (at != planned) {
+        const char *sep = "";
+        printf(", deferred from %s (", local_text(planned, b, sizeof b));
+        time_t secs = (time_t)planned;
+        struct tm tm, last;
+        localtime_r(&secs, &tm);
+        secs = (time_t)at;
+        localtime_r(&secs, &last);
+        /* the days from the planned one up to (not including) the day it goes */
+        for (int i = 0; i < 366 && (tm.tm_year < last.tm_year ||
+                                    (tm.tm_year == last.tm_year && tm.tm_yday < last.tm_yday));
+             i++, tm.tm_mday++, tm.tm_hour = 12, tm.tm_isdst = -1, mktime(&tm)) {
+            const char *name = policy_holiday(st->holidays, tm.tm_year + 1900, tm.tm_mon + 1,
+                                              tm.tm_mday);
+            if (st->business_days && (name || tm.tm_wday == 0 || tm.tm_wday == 6)) {
+                strftime(b, sizeof b, "%a %d %b", &tm);
+                printf("%s%s %s", sep, b, name ? name : "weekend");
+                sep = ", ";
+            }
+        }
+        if (!*sep)
+            printf("quiet hours");
+        printf(")");
+    }
+    printf("\n");
+}
+
+int ctl_explain(const struct ctl *ctl, const char *kind, const char *created_at,
+                const char *due_at)
 {
     struct config *cfg = ctl_load_config(ctl);
+    double created = NO_TIME, due = NO_TIME;
 
     if (cfg == NULL)
         return 1;
+    if (cfg->timezone) { /* plan in the daemon's calendar */
+        setenv("TZ", cfg->timezone, 1);
+        tzset();
+    }
+    if ((created_at && (created = parse_local(created_at)) < 0) ||
+        (due_at && (due = parse_local(due_at)) < 0)) {
+        fprintf(stderr, "herinnerctl: '%s' is not a time like \"2027-04-24 09:30\"\n",
+                created_at && created < 0 ? created_at : due_at);
+        config_free(cfg);
+        return 2;
+    }
+    if (due != NO_TIME && created == NO_TIME)
+        created = (double)time(NULL);
     const struct policy *po = config_policy_for_kind(cfg, kind);
     if (po == NULL) {
         printf("messages of kind '%s' match no policy: they are not escalated\n", kind);
@@ -59,6 +148,8 @@ int ctl_explain(const struct ctl *ctl, const char *kind)
         printf(", up to %d retries (backoff ", st->retry_max);
         print_duration(st->retry_backoff);
         printf(", doubling)\n");
+        if (created != NO_TIME)
+            print_plan(st, created, due);
     }
     printf("the ladder stops as soon as the message is read.\n");
     config_free(cfg);

@@ -18,7 +18,9 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: herinnerctl [-c FILE] [--conninfo STR] COMMAND\n"
             "  check                  validate the configuration\n"
-            "  explain KIND           show the escalation ladder for a message kind\n"
+            "  explain KIND [--created T] [--due T]\n"
+            "                         show the escalation ladder for a message kind; with T\n"
+            "                         (YYYY-MM-DD[ HH:MM]) when each step would go, and why later\n"
             "  status MESSAGE_ID      timeline of one message: escalation and every attempt\n"
             "  db init [--sqldir DIR] create or upgrade the schema (sql/*.sql in order)\n"
             "  audit export [--since T] [--until T] [--format csv|json]\n"
@@ -93,8 +95,20 @@ int main(int argc, char **argv)
     const char *cmd = argv[0];
     if (strcmp(cmd, "check") == 0 && argc == 1)
         return ctl_check(&ctl);
-    if (strcmp(cmd, "explain") == 0 && argc == 2)
-        return ctl_explain(&ctl, argv[1]);
+    if (strcmp(cmd, "explain") == 0 && argc >= 2 && argc % 2 == 0) {
+        const char *created = NULL, *due = NULL;
+        for (int i = 2; i + 1 < argc; i += 2) {
+            if (strcmp(argv[i], "--created") == 0)
+                created = argv[i + 1];
+            else if (strcmp(argv[i], "--due") == 0)
+                due = argv[i + 1];
+            else {
+                usage(stderr);
+                return 2;
+            }
+        }
+        return ctl_explain(&ctl, argv[1], created, due);
+    }
     if (strcmp(cmd, "status") == 0 && argc == 2)
         return ctl_status(&ctl, argv[1]);
     if (strcmp(cmd, "db") == 0 && argc >= 2 && strcmp(argv[1], "init") == 0)
