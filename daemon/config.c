@@ -200,7 +200,8 @@ static int parse_database(struct parser *p, const config_setting_t *g, struct co
 static int parse_email(struct parser *p, const config_setting_t *g, struct email_config *e)
 {
     static const char *const keys[] = { "server", "from", "starttls", "workers", "batch",
-                                        "timeout", "username", "password", "password_file", NULL };
+                                        "timeout", "username", "password", "password_file",
+                                        "helo", NULL };
     char *starttls = NULL;
     int rc = -1;
 
@@ -235,8 +236,20 @@ static int parse_email(struct parser *p, const config_setting_t *g, struct email
              "'from' must be an address like \"MijnOverheid <noreply@example.nl>\"");
         goto out;
     }
+    size_t domain_len = strlen(strchr(addr, '@') + 1);
     free(display);
     free(addr);
+    if (domain_len > 80) { /* it names every Message-ID, which attempts keep (128 bytes) */
+        fail(p, config_setting_get_member(g, "from"), "the domain of 'from' is longer than 80 characters");
+        goto out;
+    }
+    if (get_string(p, g, "helo", 0, &e->helo) == -1)
+        goto out;
+    if (e->helo && !mime_helo_ok(e->helo)) {
+        fail(p, config_setting_get_member(g, "helo"),
+             "'helo' must be a host name like \"mail.gemeente.example\" or \"[192.0.2.1]\"");
+        goto out;
+    }
     if (e->timeout < 1) {
         fail(p, config_setting_get_member(g, "timeout"), "'timeout' must be at least 1s");
         goto out;
@@ -735,6 +748,7 @@ void config_free(struct config *cfg)
     free(cfg->email.from);
     free(cfg->email.username);
     free(cfg->email.password);
+    free(cfg->email.helo);
     free(cfg->sms.url);
     free(cfg->sms.username);
     free(cfg->sms.password);

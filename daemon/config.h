@@ -49,6 +49,7 @@ struct email_config {
     int batch;                 /* messages per SMTP session */
     long timeout;              /* seconds per SMTP session */
     char *username, *password;
+    char *helo;                /* name said in EHLO; NULL = the host name (libesmtp's default) */
 };
 
 struct sms_config {

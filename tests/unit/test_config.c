@@ -267,6 +267,33 @@ static void bad_holidays(void **state)
                  ONE_POLICY("{ channel = \"email\"; after = \"0s\"; }"), 3, "unknown key 'easter_monday'");
 }
 
+static void email_helo(void **state)
+{
+    char err[1024];
+    (void)state;
+    struct config *cfg = load_text(
+        "database: { conninfo = \"dbname=inbox\"; };\n"
+        "email: { server = \"127.0.0.1:25\"; from = \"MijnOverheid <noreply@example.nl>\";\n"
+        "         helo = \"mail.gemeente.example\"; };\n"
+        ONE_POLICY("{ channel = \"email\"; after = \"0s\"; }"), err, sizeof(err));
+    if (cfg == NULL)
+        fail_msg("%s", err);
+    assert_string_equal(cfg->email.helo, "mail.gemeente.example");
+    config_free(cfg);
+    cfg = load_text(GOOD_HEAD ONE_POLICY("{ channel = \"email\"; after = \"0s\"; }"), err, sizeof(err));
+    assert_non_null(cfg);
+    assert_null(cfg->email.helo); /* libesmtp says the host name */
+    config_free(cfg);
+    expect_error("database: { conninfo = \"dbname=inbox\"; };\n"
+                 "email: { server = \"127.0.0.1:25\"; from = \"MijnOverheid <noreply@example.nl>\";\n"
+                 "         helo = \"mail example\"; };\n"
+                 ONE_POLICY("{ channel = \"email\"; after = \"0s\"; }"), 3, "'helo' must be a host name");
+    expect_error("database: { conninfo = \"dbname=inbox\"; };\n"
+                 "email: { server = \"127.0.0.1:25\";\n"
+                 "  from = \"x@a123456789.b123456789.c123456789.d123456789.e123456789.f123456789.g123456789.h123456789\"; };\n"
+                 ONE_POLICY("{ channel = \"email\"; after = \"0s\"; }"), 3, "longer than 80");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -290,6 +317,7 @@ int main(void)
         cmocka_unit_test(exact_kind_beats_wildcard),
         cmocka_unit_test(holidays_and_their_options),
         cmocka_unit_test(bad_holidays),
+        cmocka_unit_test(email_helo),
     };
     return cmocka_run_group_tests_name("config", tests, setup, teardown);
 }
