@@ -296,7 +296,7 @@ static int parse_sms(struct parser *p, const config_setting_t *g, struct sms_con
 
 static int parse_paper(struct parser *p, const config_setting_t *g, struct paper_config *pc)
 {
-    static const char *const keys[] = { "spool", "cutoff", "sender_address", NULL };
+    static const char *const keys[] = { "spool", "cutoff", "sender_address", "contact", NULL };
 
     pc->cutoff = 17 * 60 + 30;
     if (g == NULL)
@@ -304,8 +304,15 @@ static int parse_paper(struct parser *p, const config_setting_t *g, struct paper
     pc->enabled = 1;
     if (check_keys(p, g, "paper", keys) == -1 || get_string(p, g, "spool", 1, &pc->spool) == -1 ||
         get_clock(p, g, "cutoff", &pc->cutoff) == -1 ||
-        get_string(p, g, "sender_address", 0, &pc->sender_address) == -1)
+        get_string(p, g, "sender_address", 0, &pc->sender_address) == -1 ||
+        get_string(p, g, "contact", 0, &pc->contact) == -1)
         return -1;
+    size_t chars = 0;
+    for (const char *c = pc->contact; c && *c; c++)
+        chars += ((unsigned char)*c & 0xC0) != 0x80;
+    if (pc->contact && (strchr(pc->contact, '\n') || chars > 160))
+        return fail(p, config_setting_get_member(g, "contact"),
+                    "'contact' must be one line of at most 160 characters");
     if (pc->spool[0] != '/')
         return fail(p, config_setting_get_member(g, "spool"), "'spool' must be an absolute path");
     return 0;
@@ -757,6 +764,7 @@ void config_free(struct config *cfg)
     free(cfg->sms.dlr_base);
     free(cfg->paper.spool);
     free(cfg->paper.sender_address);
+    free(cfg->paper.contact);
     free(cfg->http.listen);
     free(cfg->holidays.extra);
     free(cfg);

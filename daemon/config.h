@@ -68,6 +68,7 @@ struct paper_config {
     char *spool;
     int cutoff;                /* minutes after local midnight */
     char *sender_address;      /* return address printed on the letter, lines separated by \n */
+    char *contact;             /* a line for questions printed on the letter, NULL = none */
 };
 
 struct http_config {

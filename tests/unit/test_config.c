@@ -294,6 +294,22 @@ static void email_helo(void **state)
                  ONE_POLICY("{ channel = \"email\"; after = \"0s\"; }"), 3, "longer than 80");
 }
 
+static void paper_contact(void **state)
+{
+    char err[1024];
+    (void)state;
+    struct config *cfg = load_text(GOOD_HEAD
+        "paper: { spool = \"/var/spool/herinnerd\"; contact = \"Vragen? Bel 14 058.\"; };\n"
+        ONE_POLICY("{ channel = \"paper\"; after = \"0s\"; }"), err, sizeof(err));
+    if (cfg == NULL)
+        fail_msg("%s", err);
+    assert_string_equal(cfg->paper.contact, "Vragen? Bel 14 058.");
+    config_free(cfg);
+    expect_error(GOOD_HEAD
+        "paper: { spool = \"/var/spool/herinnerd\";\n contact = \"Vragen?\\nBel ons.\"; };\n"
+        ONE_POLICY("{ channel = \"paper\"; after = \"0s\"; }"), 4, "'contact' must be one line");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -318,6 +334,7 @@ int main(void)
         cmocka_unit_test(holidays_and_their_options),
         cmocka_unit_test(bad_holidays),
         cmocka_unit_test(email_helo),
+        cmocka_unit_test(paper_contact),
     };
     return cmocka_run_group_tests_name("config", tests, setup, teardown);
 }
