@@ -381,18 +381,19 @@ fail:
 }
 
 /* facts/<message_id>-<step>: "CC PAGES\n". Written under the spool lock (so spool_clean_tmp
- * cannot take its temp file), temp file, fsync, rename; the facts directory is synced with the
- * letter's link that follows. A letter never written leaves at most a stale facts file, which
- * the next write of that letter replaces. */
+ * cannot take its temp file): temp file, fsync, rename, fsync facts/ -- durable before the letter
+ * is linked, so a letter in the spool always has its facts. A letter never linked leaves at most
+ * a stale facts file, which the next write of that letter replaces. */
 static int write_facts(const char *root, int64_t message_id, int step,
                        const struct spool_facts *facts, char *err, size_t errlen)
 {
-    char tmp[PATH_MAX], path[PATH_MAX], line[32];
+    char tmp[PATH_MAX], path[PATH_MAX], dir[PATH_MAX], line[32];
     int fd, n, saved;
 
     n = snprintf(line, sizeof line, "%.2s %d\n", facts->country, facts->pages);
     if (path_fmt(tmp, sizeof tmp, "%s/tmp/facts.XXXXXX", root) < 0 ||
-        path_fmt(path, sizeof path, "%s/facts/%" PRId64 "-%d", root, message_id, step) < 0 ||
+        path_fmt(dir, sizeof dir, "%s/facts", root) < 0 ||
+        path_fmt(path, sizeof path, "%s/%" PRId64 "-%d", dir, message_id, step) < 0 ||
         (fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
         set_errno_err(err, errlen, root);
         return -1;
@@ -413,6 +414,10 @@ static int write_facts(const char *root, int64_t message_id, int step,
         unlink(tmp);
         errno = saved;
         set_errno_err(err, errlen, path);
+        return -1;
+    }
+    if (fsync_dir(dir) < 0) {
+        set_errno_err(err, errlen, dir);
         return -1;
     }
     return 0;
@@ -437,7 +442,7 @@ static void read_facts(const char *root, int64_t message_id, int step, char *out
 int spool_write_pending(const char *root, int64_t message_id, int step, spool_render_fn render,
                         void *arg, char *path_out, size_t path_len, char *err, size_t errlen)
 {
-    char name[64], tmp[PATH_MAX], dst[PATH_MAX], pending[PATH_MAX], tmp_facts_dir[PATH_MAX];
+    char name[64], tmp[PATH_MAX], dst[PATH_MAX], pending[PATH_MAX];
     int lock = -1, tfd = -1, fd, place, rc = SPOOL_ERROR, saved = 0;
     bool have_tmp = false, linked = false;
     struct spool_facts facts = { "", 0 };
@@ -531,11 +536,6 @@ int spool_write_pending(const char *root, int64_t message_id, int step, spool_re
     linked = true;
     if (fsync_dir(pending) < 0) {
         set_errno_err(err, errlen, pending);
-        goto fail;
-    }
-    if (facts.pages > 0 && path_fmt(tmp_facts_dir, sizeof tmp_facts_dir, "%s/facts", root) == 0 &&
-        fsync_dir(tmp_facts_dir) < 0) {
-        set_errno_err(err, errlen, tmp_facts_dir);
         goto fail;
     }
     if (path_out && path_len)
