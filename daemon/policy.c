@@ -1,6 +1,7 @@
 #include "policy.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -140,6 +141,47 @@ double policy_calendar_adjust(const struct step *st, double t)
             break;
     }
     return t;
+}
+
+size_t policy_deferral(const struct step *st, double created, double due, char *buf, size_t len)
+{
+    double planned = st->from_due ? (due == NO_TIME ? NO_TIME : due - (double)st->offset)
+                                  : created + (double)st->offset;
+    double at = policy_step_time(st, created, due, created);
+    time_t secs;
+    struct tm tm, last;
+    size_t n = 0;
+    int days = 0;
+
+    if (len)
+        buf[0] = '\0';
+    if (planned < created)
+        planned = created;
+    if (at == NO_TIME || planned == NO_TIME || at == planned || len == 0)
+        return 0;
+    secs = (time_t)planned;
+    localtime_r(&secs, &tm);
+    n += strftime(buf, len, "deferred from %a %d %b %H:%M (", &tm);
+    secs = (time_t)at;
+    localtime_r(&secs, &last);
+    /* the days from the planned one up to (not including) the day it goes */
+    for (int i = 0; i < 366 && n < len && (tm.tm_year < last.tm_year ||
+                                           (tm.tm_year == last.tm_year && tm.tm_yday < last.tm_yday));
+         i++) {
+        const char *name = policy_holiday(st->holidays, tm.tm_year + 1900, tm.tm_mon + 1,
+                                          tm.tm_mday);
+        if (st->business_days && (name || tm.tm_wday == 0 || tm.tm_wday == 6)) {
+            char day[32];
+            strftime(day, sizeof day, "%a %d %b", &tm);
+            n += (size_t)snprintf(buf + n, len - n, "%s%s %s", days++ ? ", " : "", day,
+                                  name ? name : "weekend");
+        }
+        tm.tm_mday++, tm.tm_hour = 12, tm.tm_isdst = -1;
+        mktime(&tm);
+    }
+    if (n < len)
+        n += (size_t)snprintf(buf + n, len - n, "%s)", days ? "" : "quiet hours");
+    return n < len ? n : len - 1;
 }
 
 double policy_step_time(const struct step *st, double created, double due, double now)

@@ -47,6 +47,12 @@ void policy_easter(int year, int *month, int *day);
  * Kerstdag, and h's extra dates ("holiday (config)"). h may be NULL: the defaults. */
 const char *policy_holiday(const struct holiday_config *h, int year, int month, int day);
 
+/* Why the calendar moves STEP for a message created at CREATED (due at DUE): writes e.g.
+ * "deferred from Tue 27 Apr 09:30 (Tue 27 Apr Koningsdag)" -- the days passed over (holiday
+ * names, "weekend") or "quiet hours" -- into BUF and returns its length; 0 and "" when the step
+ * goes when planned or cannot be planned. For `herinnerctl explain --created`. */
+size_t policy_deferral(const struct step *step, double created, double due, char *buf, size_t len);
+
 /* Is this outcome the end of a step (as opposed to a retry or a follow-up record)? */
 int outcome_is_success(enum outcome o);
 

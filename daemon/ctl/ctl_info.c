@@ -63,46 +63,18 @@ static const char *local_text(double t, char *buf, size_t len)
 }
 
 /* When STEP goes for a message created at CREATED (due at DUE) and, if the calendar moved it,
- * from when and why: the holidays and weekends passed over, or quiet hours. */
+ * from when and why (policy_deferral). */
 static void print_plan(const struct step *st, double created, double due)
 {
-    double planned = st->from_due ? (due == NO_TIME ? NO_TIME : due - (double)st->offset)
-                                  : created + (double)st->offset;
     double at = policy_step_time(st, created, due, created);
-    char a[64], b[64];
+    char a[64], why[512];
 
     if (at == NO_TIME) {
         printf("           not planned: the message has no due date (--due), the step is skipped\n");
         return;
     }
-    if (planned < created)
-        planned = created;
-    printf("           at %s", local_text(at, a, sizeof a));
-    if (at != planned) {
-        const char *sep = "";
-        printf(", deferred from %s (", local_text(planned, b, sizeof b));
-        time_t secs = (time_t)planned;
-        struct tm tm, last;
-        localtime_r(&secs, &tm);
-        secs = (time_t)at;
-        localtime_r(&secs, &last);
-        /* the days from the planned one up to (not including) the day it goes */
-        for (int i = 0; i < 366 && (tm.tm_year < last.tm_year ||
-                                    (tm.tm_year == last.tm_year && tm.tm_yday < last.tm_yday));
-             i++, tm.tm_mday++, tm.tm_hour = 12, tm.tm_isdst = -1, mktime(&tm)) {
-            const char *name = policy_holiday(st->holidays, tm.tm_year + 1900, tm.tm_mon + 1,
-                                              tm.tm_mday);
-            if (st->business_days && (name || tm.tm_wday == 0 || tm.tm_wday == 6)) {
-                strftime(b, sizeof b, "%a %d %b", &tm);
-                printf("%s%s %s", sep, b, name ? name : "weekend");
-                sep = ", ";
-            }
-        }
-        if (!*sep)
-            printf("quiet hours");
-        printf(")");
-    }
-    printf("\n");
+    policy_deferral(st, created, due, why, sizeof why);
+    printf("           at %s%s%s\n", local_text(at, a, sizeof a), *why ? ", " : "", why);
 }
 
 int ctl_explain(const struct ctl *ctl, const char *kind, const char *created_at,

@@ -30,20 +30,25 @@ def test_explain_shows_a_deferral_past_koningsdag(workdir):
     # Saturday 24 April 2027 + 3 days = Tuesday 27 April, Koningsdag
     r = herinnerctl("explain", "brief", "--created", "2027-04-24 09:30", config=conf)
     assert r.returncode == 0, r.stderr
-    out = " ".join(r.stdout.split())
-    assert "at Mon 2027-04-26 09:30 CEST, deferred from Sat 2027-04-24 09:30 CEST " \
-           "(Sat 24 Apr weekend, Sun 25 Apr weekend)" in out
-    assert "at Wed 2027-04-28 09:30 CEST, deferred from Tue 2027-04-27 09:30 CEST " \
-           "(Tue 27 Apr Koningsdag)" in out
+    lines = r.stdout.splitlines()
+
+    def line_with(*needles):
+        found = [line for line in lines if all(n in line for n in needles)]
+        assert found, f"no line with {needles} in:\n{r.stdout}"
+
+    line_with("2027-04-26 09:30", "deferred from Sat 24 Apr 09:30 (Sat 24 Apr weekend, Sun 25 Apr weekend)")
+    line_with("2027-04-28 09:30", "deferred from Tue 27 Apr 09:30 (Tue 27 Apr Koningsdag)")
     # Goede Vrijdag (an option) and Pasen; a date of the config's own, New Year and a weekend
     r = herinnerctl("explain", "brief", "--created", "2027-03-23 10:00", config=conf)
-    assert "(Fri 26 Mar Goede Vrijdag, Sat 27 Mar weekend, Sun 28 Mar Eerste Paasdag, " \
-           "Mon 29 Mar Tweede Paasdag)" in r.stdout
+    lines = r.stdout.splitlines()
+    line_with("2027-03-30 10:00", "(Fri 26 Mar Goede Vrijdag, Sat 27 Mar weekend, "
+              "Sun 28 Mar Eerste Paasdag, Mon 29 Mar Tweede Paasdag)")
     r = herinnerctl("explain", "brief", "--created", "2027-12-28 10:00", config=conf)
-    assert "at Mon 2028-01-03 10:00 CET, deferred from Fri 2027-12-31 10:00 CET " \
-           "(Fri 31 Dec holiday (config), Sat 01 Jan Nieuwjaarsdag, Sun 02 Jan weekend)" in r.stdout
+    lines = r.stdout.splitlines()
+    line_with("2028-01-03 10:00", "deferred from Fri 31 Dec 10:00 (Fri 31 Dec holiday (config), "
+              "Sat 01 Jan Nieuwjaarsdag, Sun 02 Jan weekend)")
     r = herinnerctl("explain", "brief", "--created", "27-04-2027", config=conf)
-    assert r.returncode == 2 and "not a time" in r.stderr
+    assert r.returncode == 2 and "27-04-2027" in r.stderr
 
 
 def test_the_daemon_defers_a_step_on_a_configured_holiday(pg, smtp, daemon, workdir):

@@ -350,6 +350,37 @@ static void business_days_skip_holidays(void **state)
     assert_true(policy_calendar_adjust(&s, at(2027, 4, 27, 9, 30)) == at(2027, 4, 27, 9, 30));
 }
 
+static void deferral_says_why(void **state)
+{
+    (void)state;
+    struct step s = plain(3 * 86400);
+    int extra[] = { 20271231 };
+    struct holiday_config h = { .extra = extra, .nextra = 1 };
+    char why[256];
+
+    s.business_days = 1;
+    s.holidays = &h;
+    /* Saturday 24 April 2027 + 3 days = Koningsdag */
+    assert_true(policy_deferral(&s, at(2027, 4, 24, 9, 30), NO_TIME, why, sizeof why) > 0);
+    assert_string_equal(why, "deferred from Tue 27 Apr 09:30 (Tue 27 Apr Koningsdag)");
+    policy_deferral(&s, at(2027, 12, 28, 10, 0), NO_TIME, why, sizeof why);
+    assert_string_equal(why, "deferred from Fri 31 Dec 10:00 (Fri 31 Dec holiday (config), "
+                             "Sat 01 Jan Nieuwjaarsdag, Sun 02 Jan weekend)");
+    /* on time: nothing to say */
+    assert_int_equal(policy_deferral(&s, at(2027, 4, 19, 9, 30), NO_TIME, why, sizeof why), 0);
+    assert_string_equal(why, "");
+    /* quiet hours */
+    s.business_days = 0;
+    s.quiet_start = 21 * 60, s.quiet_end = 8 * 60;
+    policy_deferral(&s, at(2027, 4, 19, 22, 0), NO_TIME, why, sizeof why);
+    assert_string_equal(why, "deferred from Thu 22 Apr 22:00 (quiet hours)");
+    /* a before_due step without a due date cannot be planned; a small buffer is cut, not overrun */
+    s.from_due = 1;
+    assert_int_equal(policy_deferral(&s, at(2027, 4, 19, 22, 0), NO_TIME, why, sizeof why), 0);
+    s.from_due = 0;
+    assert_int_equal(policy_deferral(&s, at(2027, 4, 19, 22, 0), NO_TIME, why, 10), 9);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -367,6 +398,7 @@ int main(void)
         cmocka_unit_test(holiday_options_and_extra_dates),
         cmocka_unit_test(easter_dates),
         cmocka_unit_test(business_days_skip_holidays),
+        cmocka_unit_test(deferral_says_why),
     };
     return cmocka_run_group_tests_name("policy", tests, setup, NULL);
 }
