@@ -432,6 +432,12 @@ static void test_address_must_fit(void **state)
     assert_int_equal(errno, EINVAL);
     if (!strstr(err, "address line 2 (") || !strstr(err, " mm wide") || !strstr(err, "75 mm"))
         fail_msg("got '%s'", err);
+    l.postal_address = STREET "\n" TOWN;
+    l.recipient_name = "Wwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwww";
+    assert_int_equal(letter_render_pdf(&l, f->pdf, err, sizeof err), -1);
+    if (!strstr(err, "recipient name (") || !strstr(err, " mm wide"))
+        fail_msg("got '%s'", err);
+    l.recipient_name = NAME;
 
     l.postal_address = "\n \n";
     assert_int_equal(letter_render_pdf(&l, f->pdf, err, sizeof err), -1);
