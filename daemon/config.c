@@ -288,7 +288,7 @@ static int parse_email(struct parser *p, const config_setting_t *g, struct email
 {
     static const char *const keys[] = { "server", "from", "starttls", "workers", "batch",
                                         "timeout", "username", "password", "password_file",
-                                        "link", NULL };
+                                        "link", "helo", NULL };
     char *starttls = NULL;
     int rc = -1;
 
@@ -326,11 +326,27 @@ static int parse_email(struct parser *p, const config_setting_t *g, struct email
              "'from' must be an address like \"MijnOverheid <noreply@example.nl>\"");
         goto out;
     }
+    size_t domain_len = strlen(strchr(addr, '@') + 1);
     free(display);
     free(addr);
     const char *why = value_server(e->server);
     if (why != NULL) {
         fail(p, config_setting_get_member(g, "server"), "'server' %s", why);
+        goto out;
+    }
+    if (domain_len > 80) { /* it names every Message-ID, which attempts keep (128 bytes) */
+        fail(p, config_setting_get_member(g, "from"), "the domain of 'from' is longer than 80 characters");
+        goto out;
+    }
+    if (get_string(p, g, "helo", 0, &e->helo) == -1)
+        goto out;
+    if (e->helo && !mime_helo_ok(e->helo)) {
+        fail(p, config_setting_get_member(g, "helo"),
+             "'helo' must be a host name like \"mail.gemeente.example\" or \"[192.0.2.1]\"");
+        goto out;
+    }
+    if (e->timeout < 1) {
+        fail(p, config_setting_get_member(g, "timeout"), "'timeout' must be at least 1s");
         goto out;
     }
     rc = 0;
@@ -401,7 +417,7 @@ static int parse_sms(struct parser *p, const config_setting_t *g, struct sms_con
 
 static int parse_paper(struct parser *p, const config_setting_t *g, struct paper_config *pc)
 {
-    static const char *const keys[] = { "spool", "cutoff", "sender_address", NULL };
+    static const char *const keys[] = { "spool", "cutoff", "sender_address", "contact", NULL };
 
     pc->cutoff = 17 * 60 + 30;
     if (g == NULL)
@@ -409,14 +425,100 @@ static int parse_paper(struct parser *p, const config_setting_t *g, struct paper
     pc->enabled = 1;
     if (check_keys(p, g, "paper", keys) == -1 || get_string(p, g, "spool", 1, &pc->spool) == -1 ||
         get_clock(p, g, "cutoff", &pc->cutoff) == -1 ||
-        get_string(p, g, "sender_address", 0, &pc->sender_address) == -1)
+        get_string(p, g, "sender_address", 0, &pc->sender_address) == -1 ||
+        get_string(p, g, "contact", 0, &pc->contact) == -1)
         return -1;
+    size_t chars = 0;
+    for (const char *c = pc->contact; c && *c; c++)
+        chars += ((unsigned char)*c & 0xC0) != 0x80;
+    if (pc->contact && (strchr(pc->contact, '\n') || chars > 160))
+        return fail(p, config_setting_get_member(g, "contact"),
+                    "'contact' must be one line of at most 160 characters");
     if (pc->spool[0] != '/')
         return fail(p, config_setting_get_member(g, "spool"), "'spool' must be an absolute path");
     /* letters live at SPOOL/handed-over/DATE/ID-STEP.pdf: leave room for that under PATH_MAX */
     if (strlen(pc->spool) > 1024)
         return fail(p, config_setting_get_member(g, "spool"), "'spool' is longer than 1024 bytes");
     return 0;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+/* A real calendar day written YYYY-MM-DD, as YYYYMMDD; -1 otherwise. */
+static int parse_ymd(const char *s)
+{
+    static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    int y, m, d, n = 0;
+
+    if (strlen(s) != 10 || sscanf(s, "%4d-%2d-%2d%n", &y, &m, &d, &n) != 3 || n != 10 ||
+        s[4] != '-' || s[7] != '-' || strspn(s, "0123456789-") != 10 || y < 1970 || m < 1 ||
+        m > 12 || d < 1 || d > mdays[m - 1])
+        return -1;
+    if (m == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+        return -1;
+    return y * 10000 + m * 100 + d;
+}
+
+/* holidays = [ "2027-12-31", ... ]; holiday_options = { good_friday = true;
+ * liberation_day = "lustrum" | "every-year"; } */
+static int parse_holidays(struct parser *p, const config_setting_t *root, struct holiday_config *h)
+{
+    static const char *const keys[] = { "good_friday", "liberation_day", NULL };
+    const config_setting_t *list = config_setting_get_member(root, "holidays"), *opt;
+    char *liberation = NULL;
+    int rc = -1;
+
+    if (get_group(p, root, "holiday_options", &opt) == -1)
+        return -1;
+    if (opt != NULL) {
+        if (check_keys(p, opt, "holiday_options", keys) == -1 ||
+            get_bool(p, opt, "good_friday", &h->good_friday) == -1 ||
+            get_string(p, opt, "liberation_day", 0, &liberation) == -1)
+            goto out;
+        if (liberation && strcmp(liberation, "every-year") == 0)
+            h->liberation_every_year = 1;
+        else if (liberation && strcmp(liberation, "lustrum") != 0) {
+            fail(p, config_setting_get_member(opt, "liberation_day"),
+                 "'liberation_day' must be \"lustrum\" (every fifth year) or \"every-year\"");
+            goto out;
+        }
+    }
+    if (list != NULL) {
+        if (config_setting_type(list) != CONFIG_TYPE_ARRAY &&
+            config_setting_type(list) != CONFIG_TYPE_LIST) {
+            fail(p, list, "'holidays' must be a list of dates like [ \"2027-12-31\" ]");
+            goto out;
+        }
+        size_t n = config_setting_length(list);
+        if (n && (h->extra = calloc(n, sizeof *h->extra)) == NULL) {
+            fail(p, list, "out of memory");
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+            const config_setting_t *e = config_setting_get_elem(list, i);
+            int ymd = config_setting_type(e) == CONFIG_TYPE_STRING
+                          ? parse_ymd(config_setting_get_string(e)) : -1;
+            if (ymd < 0) {
+                fail(p, list, "'holidays' entry %zu is not a date like \"2027-12-31\"", i + 1);
+                goto out;
+            }
+            h->extra[h->nextra++] = ymd;
+        }
+        qsort(h->extra, h->nextra, sizeof *h->extra, cmp_int);
+        size_t k = 0;
+        for (size_t i = 0; i < h->nextra; i++)
+            if (k == 0 || h->extra[k - 1] != h->extra[i])
+                h->extra[k++] = h->extra[i];
+        h->nextra = k;
+    }
+    rc = 0;
+out:
+    free(liberation);
+    return rc;
 }
 
 static int parse_http(struct parser *p, const config_setting_t *g, struct http_config *h)
@@ -463,6 +565,7 @@ static int parse_step(struct parser *p, const config_setting_t *s, const struct 
     st->line = config_setting_source_line(s);
     if (p->text)
         config_text_where(p->text, st->line, &st->line);
+    st->holidays = &cfg->holidays;
     st->retry_max = 5;
     st->retry_backoff = 600;
     if (config_setting_type(s) != CONFIG_TYPE_GROUP)
@@ -684,7 +787,7 @@ static int parse_top(struct parser *p, const config_setting_t *root, struct conf
 {
     static const char *const keys[] = { "database", "email", "sms", "paper", "http", "policies",
                                         "instance", "timezone", "inbox_url", "lease",
-                                        "allow_http_links", NULL };
+                                        "allow_http_links", "holidays", "holiday_options", NULL };
     const config_setting_t *db, *email, *sms, *paper, *http;
 
     if (check_keys(p, root, "the top level", keys) == -1 ||
@@ -699,7 +802,7 @@ static int parse_top(struct parser *p, const config_setting_t *root, struct conf
         return -1;
     if (parse_database(p, db, cfg) == -1 || parse_email(p, email, &cfg->email) == -1 ||
         parse_sms(p, sms, &cfg->sms) == -1 || parse_paper(p, paper, &cfg->paper) == -1 ||
-        parse_http(p, http, &cfg->http) == -1)
+        parse_http(p, http, &cfg->http) == -1 || parse_holidays(p, root, &cfg->holidays) == -1)
         return -1;
     if (cfg->timezone != NULL && value_time_zone(cfg->timezone) != NULL)
         return fail(p, config_setting_get_member(root, "timezone"),
@@ -817,6 +920,7 @@ void config_free(struct config *cfg)
     free(cfg->email.from);
     free(cfg->email.username);
     free(cfg->email.password);
+    free(cfg->email.helo);
     free(cfg->sms.url);
     free(cfg->sms.username);
     free(cfg->sms.password);
@@ -825,7 +929,9 @@ void config_free(struct config *cfg)
     free(cfg->sms.dlr_base);
     free(cfg->paper.spool);
     free(cfg->paper.sender_address);
+    free(cfg->paper.contact);
     free(cfg->http.listen);
+    free(cfg->holidays.extra);
     free(cfg);
 }
 

@@ -9,6 +9,15 @@ enum channel_id { CHANNEL_NULL, CHANNEL_EMAIL, CHANNEL_SMS, CHANNEL_PAPER, CHANN
 
 enum starttls_mode { STARTTLS_NO, STARTTLS_IF_AVAILABLE, STARTTLS_REQUIRED };
 
+/* Public holidays that business_days skip besides weekends: the Dutch ones (policy.c computes
+ * them for any year) with these options, plus the config's own dates. */
+struct holiday_config {
+    int good_friday;           /* Goede Vrijdag is a day off (default: no) */
+    int liberation_every_year; /* Bevrijdingsdag every year (default: only lustrum years) */
+    int *extra;                /* top-level 'holidays' as YYYYMMDD, sorted, no duplicates */
+    size_t nextra;
+};
+
 struct step {
     enum channel_id channel;
     int from_due;              /* offset counts back from messages.due_at ("before_due") */
@@ -20,6 +29,7 @@ struct step {
     long retry_backoff;        /* seconds, doubled per retry */
     int link;                  /* 1 link = true, -1 link = false, 0 unset: the channel's 'link' */
     int line;
+    const struct holiday_config *holidays; /* the config's; NULL = Dutch defaults, no extras */
 };
 
 struct policy {
@@ -41,6 +51,7 @@ struct email_config {
     long timeout;              /* seconds per SMTP session */
     char *username, *password;
     int link;                  /* the message's link in the text (default true) */
+    char *helo;                /* name said in EHLO; NULL = the host name (libesmtp's default) */
 };
 
 struct sms_config {
@@ -61,6 +72,7 @@ struct paper_config {
     char *spool;
     int cutoff;                /* minutes after local midnight */
     char *sender_address;      /* return address printed on the letter, lines separated by \n */
+    char *contact;             /* a line for questions printed on the letter, NULL = none */
 };
 
 struct http_config {
@@ -82,6 +94,7 @@ struct config {
     struct sms_config sms;
     struct paper_config paper;
     struct http_config http;
+    struct holiday_config holidays;
     struct policy *policies;
     size_t npolicies;
 };

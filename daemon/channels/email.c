@@ -26,6 +26,7 @@ struct email_settings {
     int refs;
     char *server, *from, *envelope_from, *domain, *inbox_url;
     char *username, *password;  /* SMTP AUTH (PLAIN/LOGIN), when a username is set */
+    char *helo;                 /* EHLO name; NULL = the host name */
     enum starttls_mode starttls;
     long timeout;
     int batch;
@@ -58,6 +59,7 @@ static void settings_unref(struct email_settings *s)
     free(s->inbox_url);
     free(s->username);
     free(s->password);
+    free(s->helo);
     free(s);
 }
 
@@ -82,6 +84,10 @@ static struct email_settings *settings_new(const struct config *cfg, char *err, 
     s->batch = cfg->email.batch;
     s->link = cfg->email.link;
     s->allow_http_links = cfg->allow_http_links;
+    if (cfg->email.helo && (s->helo = strdup(cfg->email.helo)) == NULL) {
+        settings_unref(s);
+        return NULL;
+    }
     if (mime_parse_mailbox(cfg->email.from, &display, &s->envelope_from) == -1 ||
         s->server == NULL || s->inbox_url == NULL) {
         errmsg_set(err, errlen, "email: 'from' must be an address like \"Name <noreply@example.nl>\"");
@@ -102,13 +108,14 @@ static struct email_settings *settings_new(const struct config *cfg, char *err, 
 
 /* ---- on a worker thread ---- */
 
-/* The whole message, CRLF line ends. The Message-ID is stable per (message, step) so that a
- * repeat after a crash (at-least-once) can be recognised as the same notice. */
+/* The whole message, CRLF line ends. The Message-ID is new for every attempt (mime_message_id);
+ * X-Herinnerd-Message keeps the stable (message, step), so that a repeat after a crash
+ * (at-least-once) can still be recognised as the same notice. */
 static char *build_message(const struct email_settings *s, struct send_job *job)
 {
     char *subject = NULL, *body = NULL, *qp = NULL, *h_subject = NULL, *to = NULL, *out = NULL;
     char *display = NULL;      /* the recipient's name in To:, cut like the greeting's */
-    char created[32], date[64];
+    char created[32] = "", date[64], msgid[sizeof(job->external_id)];
     size_t outlen;
     time_t now = time(NULL);
     int show_link = job->step_link ? job->step_link > 0 : s->link;
@@ -133,20 +140,20 @@ static char *build_message(const struct email_settings *s, struct send_job *job)
         (to = mime_mailbox(display, job->email)) == NULL)
         goto out;
     mime_date(now, date, sizeof(date));
+    if (mime_message_id(msgid, sizeof(msgid), s->domain) == -1)
+        goto out;
     FILE *f = open_memstream(&out, &outlen);
     if (f == NULL)
         goto out;
     fprintf(f, "From: %s\r\nTo: %s\r\n%s\r\nDate: %s\r\n"
-               "Message-ID: <herinnerd.%" PRId64 ".%d@%s>\r\n"
+               "Message-ID: %s\r\n"
                "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n"
                "Content-Transfer-Encoding: quoted-printable\r\n"
                "Auto-Submitted: auto-generated\r\n"
                "X-Herinnerd-Message: %" PRId64 "-%d\r\n\r\n%s",
-            s->from, to, h_subject, date, job->message_id, job->step, s->domain,
-            job->message_id, job->step, qp);
+            s->from, to, h_subject, date, msgid, job->message_id, job->step, qp);
     fclose(f);
-    snprintf(job->external_id, sizeof(job->external_id), "<herinnerd.%" PRId64 ".%d@%s>",
-             job->message_id, job->step, s->domain);
+    snprintf(job->external_id, sizeof(job->external_id), "%s", msgid);
 out:
     free(subject);
     free(body);
@@ -225,6 +232,8 @@ static void batch_work(void *arg)
         goto out;
     }
     smtp_set_server(session, s->server);
+    if (s->helo)
+        smtp_set_hostname(session, s->helo);
     smtp_starttls_enable(session, s->starttls == STARTTLS_NO ? Starttls_DISABLED
                                   : s->starttls == STARTTLS_REQUIRED ? Starttls_REQUIRED
                                                                      : Starttls_ENABLED);

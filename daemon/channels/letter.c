@@ -15,11 +15,13 @@
 #include <cairo.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "errmsg.h"
@@ -57,6 +59,8 @@
 #define MAX_SUBJECT_CHARS 200
 #define MAX_NAME_CHARS 200
 #define MAX_LINK_BYTES 500
+#define MAX_CONTACT_CHARS 160 /* two footer lines of ordinary text */
+#define CONTACT_LINES 2
 
 enum face { FACE_REGULAR, FACE_BOLD, FACE_MONO };
 
@@ -99,6 +103,7 @@ struct text {
     const struct words *w;
     bool en;
     char *sender, *name, *subject, *link; /* subject/link NULL when absent */
+    char *contact;                        /* NULL when absent */
     char date[64], received[64];          /* received "" when unknown */
     char reference[64];
 };
@@ -298,11 +303,61 @@ static double text_width(cairo_t *cr, const char *s)
     return e.x_advance;
 }
 
+static size_t fit_prefix(cairo_t *cr, char *buf, const char *word, size_t wl, double maxw);
+
+/* paper.contact in the 13 mm between the body's last line and the footer, on every page, so
+ * it can never push the letter onto a second sheet: at most CONTACT_LINES lines of 8 pt,
+ * wrapped at spaces, the rest cut with "…". */
+static void draw_contact(cairo_t *cr, const char *contact)
+{
+    static const struct style st = { FACE_REGULAR, 8.0, 10.0 };
+    char line[4 * MAX_CONTACT_CHARS + 8];
+    const char *s = contact;
+    int n = 0;
+
+    set_style(cr, &st);
+    while (*s && n < CONTACT_LINES) {
+        size_t len = 0, fit = 0;
+        for (;;) { /* the longest run of words that fits the text width */
+            size_t next = len + strcspn(s + len, " ");
+            memcpy(line, s, next);
+            line[next] = '\0';
+            if (text_width(cr, line) > TEXT_W)
+                break;
+            fit = next;
+            if (!s[next])
+                break;
+            len = next + 1;
+        }
+        if (fit == 0) /* one word wider than the page: cut it */
+            fit = fit_prefix(cr, line, s, strcspn(s, " "), TEXT_W);
+        memcpy(line, s, fit);
+        line[fit] = '\0';
+        if (n == CONTACT_LINES - 1 && s[fit]) { /* more than fits: end in an ellipsis */
+            while (fit > 0 && text_width(cr, line) + text_width(cr, " …") > TEXT_W) {
+                do /* never inside a UTF-8 sequence */
+                    fit--;
+                while (fit > 0 && ((unsigned char)line[fit] & 0xC0) == 0x80);
+                line[fit] = '\0';
+            }
+            strcat(line, " …");
+        }
+        cairo_move_to(cr, MARGIN_LEFT, FOOTER_Y - (CONTACT_LINES - n) * st.lead);
+        cairo_show_text(cr, line);
+        s += fit;
+        while (*s == ' ')
+            s++;
+        n++;
+    }
+}
+
 static void draw_footer(struct pen *p)
 {
     static const struct style st = { FACE_REGULAR, 8.0, 10.0 };
     cairo_t *cr = p->cr;
 
+    if (p->t->contact)
+        draw_contact(cr, p->t->contact);
     set_style(cr, &st);
     cairo_set_source_rgb(cr, 0.35, 0.35, 0.35);
     cairo_move_to(cr, MARGIN_LEFT, FOOTER_Y);
@@ -402,17 +457,114 @@ static int draw_paragraph(struct pen *p, const struct style *st, const char *tex
     return 0;
 }
 
-/* Name and address lines in the envelope window, shrunk (10 -> 7 pt) to fit; an address that
- * still does not fit is refused rather than printed where the post cannot read it. */
+/* ---- the address in the envelope window ------------------------------------------------ */
+
+/* The lines to print, as the window will show them. */
+struct lines {
+    char **v;
+    size_t n, cap;
+};
+
+static void lines_clear(struct lines *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    l->n = 0;
+}
+
+static int lines_add(struct lines *l, const char *s, size_t len)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 8;
+        char **v = realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return -1;
+        l->v = v;
+        l->cap = cap;
+    }
+    if (!(l->v[l->n] = strndup(s, len)))
+        return -1;
+    l->n++;
+    return 0;
+}
+
+/* ASCII case-insensitive: does line end in name, as a whole (the line itself, or after a space)? */
+static bool ends_in_name(const char *line, const char *name)
+{
+    size_t ll = strlen(line), nl = strlen(name);
+
+    if (nl == 0 || nl > ll || strcasecmp(line + ll - nl, name) != 0)
+        return false;
+    return ll == nl || line[ll - nl - 1] == ' ';
+}
+
+/* Lay out SRC (the cleaned name and address lines) at the current font size into OUT. Without
+ * WRAP a line is kept whole; with it, a line too wide for the window is broken at spaces (never
+ * inside a word: a postcode must stay readable). Returns 0, 1 when some line (or, wrapping, some
+ * word) is too wide: *bad is its index in SRC and *width its width in points; -1 on ENOMEM. */
+static int layout_address(cairo_t *cr, char *const *src, size_t n, bool wrap, struct lines *out,
+                          size_t *bad, double *width)
+{
+    lines_clear(out);
+    for (size_t i = 0; i < n; i++) {
+        const char *s = src[i], *start = s;
+        double w = text_width(cr, s);
+
+        if (w <= ADDR_W) {
+            if (lines_add(out, s, strlen(s)) < 0)
+                return -1;
+            continue;
+        }
+        if (!wrap) {
+            *bad = i, *width = w;
+            return 1;
+        }
+        /* greedy: the longest run of words that fits, then the next line */
+        while (*start) {
+            const char *end = start, *fit = NULL;
+            char buf[4 * MAX_NAME_CHARS + 8];
+
+            for (;;) {
+                const char *next = end + strcspn(end, " ");
+                size_t len = (size_t)(next - start);
+                memcpy(buf, start, len);
+                buf[len] = '\0';
+                if ((w = text_width(cr, buf)) > ADDR_W)
+                    break;
+                fit = next;
+                if (!*next)
+                    break;
+                end = next + 1;
+            }
+            if (!fit) { /* one word wider than the window */
+                size_t len = strcspn(start, " ");
+                memcpy(buf, start, len);
+                buf[len] = '\0';
+                *bad = i, *width = text_width(cr, buf);
+                return 1;
+            }
+            if (lines_add(out, start, (size_t)(fit - start)) < 0)
+                return -1;
+            start = *fit ? fit + 1 : fit;
+        }
+    }
+    return 0;
+}
+
+/* The name (once) and the address lines in the envelope window. The address keeps its lines as
+ * long as some size from 10 down to 7 pt fits them; otherwise long lines wrap at spaces, again
+ * from 10 pt down. Only what does not fit even so is refused, rather than printed where the post
+ * cannot read it, and the refusal says which line and how wide. */
 static int draw_address(cairo_t *cr, const char *name, const char *address, char *err,
                         size_t errlen)
 {
     const char *a = address ? address : "";
-    size_t cap = 2, n = 0, n_addr = 0;
+    size_t cap = 2, n = 0, n_addr = 0, bad = 0, first_addr;
+    struct lines out = { 0 };
     char **lines;
-    double size = ADDR_SIZE_MAX, lead = 0;
+    double size = ADDR_SIZE_MAX, lead = 0, width = 0;
     cairo_font_extents_t fe = { 0 };
-    int rc = -1, saved = 0;
+    int rc = -1, saved = 0, fit = 1;
 
     for (const char *q = a; *q; q++)
         cap += *q == '\n';
@@ -424,6 +576,7 @@ static int draw_address(cairo_t *cr, const char *name, const char *address, char
     if (*name)
         if (!(lines[n++] = strdup(name)))
             goto oom;
+    first_addr = n;
     for (const char *q = a; *q;) {
         size_t l = strcspn(q, "\n");
         char *c = clean_text(q, l, MAX_NAME_CHARS);
@@ -441,26 +594,45 @@ static int draw_address(cairo_t *cr, const char *name, const char *address, char
         saved = EINVAL;
         goto out;
     }
-    for (; size >= ADDR_SIZE_MIN; size -= 0.5) {
-        double widest = 0;
-        cairo_set_font_size(cr, size);
-        cairo_font_extents(cr, &fe);
-        lead = size * 1.25;
-        for (size_t i = 0; i < n; i++) {
-            double w = text_width(cr, lines[i]);
-            widest = w > widest ? w : widest;
-        }
-        if (widest <= ADDR_W && fe.ascent + (double)(n - 1) * lead + fe.descent <= ADDR_H)
-            break;
+    /* the address names the recipient itself: print the name once */
+    if (first_addr == 1 && ends_in_name(lines[1], lines[0])) {
+        free(lines[0]);
+        memmove(lines, lines + 1, --n * sizeof *lines);
+        first_addr = 0;
     }
-    if (size < ADDR_SIZE_MIN) {
-        errmsg_set(err, errlen, "postal address does not fit the envelope window (%zu lines)", n);
+    for (int wrap = 0; wrap <= 1 && fit != 0; wrap++) {
+        for (size = ADDR_SIZE_MAX; size >= ADDR_SIZE_MIN; size -= 0.5) {
+            cairo_set_font_size(cr, size);
+            cairo_font_extents(cr, &fe);
+            lead = size * 1.25;
+            if ((fit = layout_address(cr, lines, n, wrap, &out, &bad, &width)) < 0)
+                goto oom;
+            if (fit == 0 && fe.ascent + (double)(out.n - 1) * lead + fe.descent <= ADDR_H)
+                break;
+            fit = fit ? fit : 2; /* 2: too many lines */
+        }
+    }
+    if (fit == 1) {
+        char what[64] = "recipient name";
+        if (bad >= first_addr)
+            snprintf(what, sizeof what, "postal address line %zu", bad - first_addr + 1);
+        errmsg_set(err, errlen,
+                   "%s (\"%.40s%s\") has a word %.0f mm wide even at %.0f pt; the envelope "
+                   "window takes %.0f mm", what, lines[bad], strlen(lines[bad]) > 40 ? "…" : "",
+                   width * 25.4 / 72, ADDR_SIZE_MIN, ADDR_W * 25.4 / 72);
         saved = EINVAL;
         goto out;
     }
-    for (size_t i = 0; i < n; i++) {
+    if (fit == 2) {
+        errmsg_set(err, errlen, "postal address does not fit the envelope window: %zu lines even "
+                   "at %.0f pt, the window takes %.0f", out.n, ADDR_SIZE_MIN,
+                   floor((ADDR_H - fe.ascent - fe.descent) / lead) + 1);
+        saved = EINVAL;
+        goto out;
+    }
+    for (size_t i = 0; i < out.n; i++) {
         cairo_move_to(cr, ADDR_X, ADDR_TOP + fe.ascent + (double)i * lead);
-        cairo_show_text(cr, lines[i]);
+        cairo_show_text(cr, out.v[i]);
     }
     rc = 0;
     goto out;
@@ -471,6 +643,8 @@ out:
     for (size_t i = 0; lines && i < n; i++)
         free(lines[i]);
     free(lines);
+    lines_clear(&out);
+    free(out.v);
     errno = saved;
     return rc;
 }
@@ -573,8 +747,8 @@ static int draw_return_address(struct pen *p, const char *address)
     return 0;
 }
 
-static int draw_letter(cairo_t *cr, const struct letter *l, const struct text *t, char *err,
-                       size_t errlen)
+static int draw_letter(cairo_t *cr, const struct letter *l, const struct text *t, int *pages,
+                       char *err, size_t errlen)
 {
     struct pen p = { .cr = cr, .y = SENDER_Y, .page = 1, .t = t };
     struct sbuf b = { 0 };
@@ -609,6 +783,7 @@ static int draw_letter(cairo_t *cr, const struct letter *l, const struct text *t
     if (draw_body(&p, t) < 0)
         goto oom;
     draw_footer(&p);
+    *pages = p.page;
     rc = 0;
     goto out;
 oom:
@@ -627,6 +802,7 @@ static void text_free(struct text *t)
     free(t->name);
     free(t->subject);
     free(t->link);
+    free(t->contact);
 }
 
 static int text_prepare(const struct letter *l, struct text *t, char *err, size_t errlen)
@@ -649,6 +825,17 @@ static int text_prepare(const struct letter *l, struct text *t, char *err, size_
     if (!*t->link || strlen(t->link) > MAX_LINK_BYTES) {
         free(t->link);
         t->link = NULL;
+    }
+    if (l->contact) {
+        if (!(t->contact = clean_text(l->contact, SIZE_MAX, MAX_CONTACT_CHARS))) {
+            errmsg_set(err, errlen, "out of memory");
+            errno = ENOMEM;
+            return -1;
+        }
+        if (!*t->contact) {
+            free(t->contact);
+            t->contact = NULL;
+        }
     }
     snprintf(t->reference, sizeof t->reference, "Kenmerk: %lld-%d", (long long)l->message_id,
              l->step);
@@ -698,6 +885,7 @@ int letter_render_pdf(const struct letter *l, const char *path, char *err, size_
     cairo_t *cr = NULL;
     cairo_status_t status;
     bool created = false;
+    int pages = 0;
     char ebuf[128];
     int rc = -1, saved = 0;
 
@@ -719,7 +907,8 @@ int letter_render_pdf(const struct letter *l, const char *path, char *err, size_
     surface = cairo_pdf_surface_create_for_stream(sink_write, &sink, PAGE_W, PAGE_H);
     cairo_pdf_surface_set_metadata(surface, CAIRO_PDF_METADATA_CREATOR, "herinnerd");
     cr = cairo_create(surface);
-    if (cairo_status(cr) == CAIRO_STATUS_SUCCESS && draw_letter(cr, l, &t, err, errlen) < 0) {
+    if (cairo_status(cr) == CAIRO_STATUS_SUCCESS &&
+        draw_letter(cr, l, &t, &pages, err, errlen) < 0) {
         saved = errno;
         goto out;
     }
@@ -743,6 +932,10 @@ int letter_render_pdf(const struct letter *l, const char *path, char *err, size_
         goto out;
     }
     sink.fd = -1;
+    if (l->facts) {
+        l->facts->pages = pages;
+        letter_country(l->postal_address, l->facts->country);
+    }
     rc = 0;
 out:
     if (cr)
@@ -756,4 +949,99 @@ out:
     text_free(&t);
     errno = saved;
     return rc;
+}
+
+/* ---- the country, for the manifest ------------------------------------------------------ */
+
+/* Country names as the post sees them on an address's last line, in capitals: Dutch, English
+ * and the country's own; the Caribbean parts of the Kingdom are foreign mail too. */
+static const struct {
+    const char *cc, *names;
+} COUNTRIES[] = {
+    { "NL", "NEDERLAND|THE NETHERLANDS|NETHERLANDS|HOLLAND" },
+    { "BE", "BELGIË|BELGIE|BELGIUM|BELGIQUE|BELGIEN" },
+    { "DE", "DUITSLAND|GERMANY|DEUTSCHLAND|ALLEMAGNE" },
+    { "FR", "FRANKRIJK|FRANCE" },
+    { "LU", "LUXEMBURG|LUXEMBOURG" },
+    { "GB", "VERENIGD KONINKRIJK|UNITED KINGDOM|GROOT-BRITTANNIË|GROOT-BRITTANNIE|GREAT BRITAIN|"
+            "ENGELAND|ENGLAND|SCHOTLAND|SCOTLAND|WALES|NOORD-IERLAND|NORTHERN IRELAND|UK" },
+    { "IE", "IERLAND|IRELAND|ÉIRE|EIRE" },
+    { "ES", "SPANJE|SPAIN|ESPAÑA|ESPANA" },
+    { "PT", "PORTUGAL" },
+    { "IT", "ITALIË|ITALIE|ITALY|ITALIA" },
+    { "AT", "OOSTENRIJK|AUSTRIA|ÖSTERREICH|OSTERREICH" },
+    { "CH", "ZWITSERLAND|SWITZERLAND|SCHWEIZ|SUISSE|SVIZZERA" },
+    { "DK", "DENEMARKEN|DENMARK|DANMARK" },
+    { "SE", "ZWEDEN|SWEDEN|SVERIGE" },
+    { "NO", "NOORWEGEN|NORWAY|NORGE" },
+    { "FI", "FINLAND|SUOMI" },
+    { "IS", "IJSLAND|ICELAND|ÍSLAND" },
+    { "PL", "POLEN|POLAND|POLSKA" },
+    { "CZ", "TSJECHIË|TSJECHIE|CZECHIA|CZECH REPUBLIC|ČESKO" },
+    { "SK", "SLOWAKIJE|SLOVAKIA|SLOVENSKO" },
+    { "HU", "HONGARIJE|HUNGARY|MAGYARORSZÁG" },
+    { "RO", "ROEMENIË|ROEMENIE|ROMANIA|ROMÂNIA" },
+    { "BG", "BULGARIJE|BULGARIA" },
+    { "GR", "GRIEKENLAND|GREECE" },
+    { "HR", "KROATIË|KROATIE|CROATIA|HRVATSKA" },
+    { "SI", "SLOVENIË|SLOVENIE|SLOVENIA|SLOVENIJA" },
+    { "EE", "ESTLAND|ESTONIA|EESTI" },
+    { "LV", "LETLAND|LATVIA|LATVIJA" },
+    { "LT", "LITOUWEN|LITHUANIA|LIETUVA" },
+    { "CY", "CYPRUS" },
+    { "MT", "MALTA" },
+    { "UA", "OEKRAÏNE|OEKRAINE|UKRAINE" },
+    { "TR", "TURKIJE|TURKEY|TÜRKIYE|TURKIYE" },
+    { "MA", "MAROKKO|MOROCCO|MAROC" },
+    { "SR", "SURINAME" },
+    { "AW", "ARUBA" },
+    { "CW", "CURAÇAO|CURACAO" },
+    { "SX", "SINT MAARTEN" },
+    { "BQ", "CARIBISCH NEDERLAND|BONAIRE|SINT EUSTATIUS|SABA" },
+    { "US", "VERENIGDE STATEN|UNITED STATES|UNITED STATES OF AMERICA|USA" },
+    { "CA", "CANADA" },
+    { "AU", "AUSTRALIË|AUSTRALIE|AUSTRALIA" },
+    { "NZ", "NIEUW-ZEELAND|NEW ZEALAND" },
+    { "ID", "INDONESIË|INDONESIE|INDONESIA" },
+};
+
+/* Capitals for ASCII and for the Latin-1 letters (U+00E0..U+00FE -> U+00C0..U+00DE), in place. */
+static void upcase_latin1(char *s)
+{
+    for (unsigned char *p = (unsigned char *)s; *p; p++) {
+        if (*p >= 'a' && *p <= 'z')
+            *p -= 0x20;
+        else if (p[0] == 0xC3 && p[1] >= 0xA0 && p[1] <= 0xBE && p[1] != 0xB7)
+            p[1] -= 0x20, p++;
+    }
+}
+
+void letter_country(const char *postal_address, char cc[3])
+{
+    const char *a = postal_address ? postal_address : "", *last = NULL;
+    size_t last_len = 0;
+
+    memcpy(cc, "NL", 3);
+    for (const char *q = a; *q;) { /* the last line with something on it */
+        size_t l = strcspn(q, "\n");
+        if (strspn(q, " \t\r") < l)
+            last = q, last_len = l;
+        q += l + (q[l] == '\n');
+    }
+    char *line = last ? clean_text(last, last_len, 64) : NULL;
+    if (!line)
+        return;
+    upcase_latin1(line);
+    for (size_t i = 0; i < sizeof COUNTRIES / sizeof *COUNTRIES; i++) {
+        for (const char *n = COUNTRIES[i].names; *n;) {
+            size_t l = strcspn(n, "|");
+            if (strlen(line) == l && memcmp(line, n, l) == 0) {
+                memcpy(cc, COUNTRIES[i].cc, 3);
+                free(line);
+                return;
+            }
+            n += l + (n[l] == '|');
+        }
+    }
+    free(line);
 }

@@ -1,9 +1,11 @@
 #include "mime.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -239,4 +241,54 @@ void mime_date(time_t t, char *buf, size_t len)
     snprintf(buf, len, "%s, %02d %s %04d %02d:%02d:%02d %c%02ld%02ld", days[tm.tm_wday], tm.tm_mday,
              months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
              off < 0 ? '-' : '+', labs(off) / 60, labs(off) % 60);
+}
+
+int mime_message_id(char *buf, size_t len, const char *domain)
+{
+    unsigned char r[16];
+    char hex[2 * sizeof r + 1];
+    size_t got = 0;
+
+    while (got < sizeof r) { /* blocks only before the kernel's pool is first initialised */
+        ssize_t n = getrandom(r + got, sizeof r - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        got += (size_t)n;
+    }
+    for (size_t i = 0; i < sizeof r; i++)
+        snprintf(hex + 2 * i, 3, "%02x", r[i]);
+    int n = snprintf(buf, len, "<herinnerd.%s@%s>", hex, domain);
+    if (n < 0 || (size_t)n >= len) {
+        errno = ERANGE;
+        return -1;
+    }
+    return 0;
+}
+
+int mime_helo_ok(const char *name)
+{
+    size_t n = strlen(name), label = 0;
+
+    if (n >= 3 && name[0] == '[' && name[n - 1] == ']') { /* address literal */
+        const char *a = name + 1 + (strncmp(name, "[IPv6:", 6) == 0 ? 5 : 0);
+        size_t alen = (size_t)(name + n - 1 - a);
+        return alen > 0 && strspn(a, "0123456789abcdefABCDEF.:") == alen;
+    }
+    if (n == 0 || n > 253)
+        return 0;
+    for (size_t i = 0; i <= n; i++) {
+        char c = name[i];
+        if (c == '.' || c == '\0') {
+            if (label == 0 || label > 63 || name[i - 1] == '-')
+                return 0;
+            label = 0;
+        } else if (isalnum((unsigned char)c) || (c == '-' && label > 0)) {
+            label++;
+        } else {
+            return 0;
+        }
+    }
+    return 1;
 }

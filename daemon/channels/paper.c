@@ -49,6 +49,7 @@ struct paper_write {
     struct send_job *job;
     char *link;                 /* the message's link, or the inbox url */
     char *return_address;       /* paper.sender_address, or NULL */
+    char *contact;              /* paper.contact, or NULL */
     time_t date;
     int rc, err_no;
     char path[PATH_MAX];
@@ -159,6 +160,7 @@ static void write_free(struct paper_write *w)
 {
     free(w->link);
     free(w->return_address);
+    free(w->contact);
     free(w);
 }
 
@@ -213,10 +215,12 @@ static void queued(PGresult *res, void *arg)
         paper_message_read(st, id);
 }
 
-static int render(const char *tmp_path, void *arg, char *err, size_t errlen)
+static int render(const char *tmp_path, struct spool_facts *facts, void *arg, char *err,
+                  size_t errlen)
 {
     const struct paper_write *w = arg;
     const struct send_job *job = w->job;
+    struct letter_facts lf = { 0 };
     struct letter l = {
         .message_id = job->message_id,
         .step = job->step,
@@ -229,9 +233,15 @@ static int render(const char *tmp_path, void *arg, char *err, size_t errlen)
         .language = job->language,
         .date = w->date,
         .received = job->created_at > 0 ? (time_t)job->created_at : 0,
+        .contact = w->contact,
+        .facts = &lf,
     };
 
-    return letter_render_pdf(&l, tmp_path, err, errlen);
+    if (letter_render_pdf(&l, tmp_path, err, errlen) < 0)
+        return -1;
+    memcpy(facts->country, lf.country, sizeof facts->country);
+    facts->pages = lf.pages;
+    return 0;
 }
 
 /* worker */
@@ -334,7 +344,9 @@ static void paper_send(void *state, struct send_job *job)
     /* copied: a reload may free the config while the worker renders */
     if (cfg->paper.sender_address)
         w->return_address = strdup(cfg->paper.sender_address);
-    if (w->link == NULL) {
+    if (cfg->paper.contact)
+        w->contact = strdup(cfg->paper.contact);
+    if (w->link == NULL || (cfg->paper.contact && w->contact == NULL)) {
         job_set_outcome(job, OUTCOME_TEMPORARY_FAILURE, "out of memory");
         finish_send(w);
         return;

@@ -32,9 +32,10 @@
 #define DIR_MODE 0750
 #define FILE_MODE 0640 /* the print house's pick-up account reads through the group */
 #define MANIFEST "manifest.csv"
-#define MANIFEST_HEADER "file,message_id,step,sha256,bytes\n"
+/* country and pages came later: appended, so readers of the first five columns keep working */
+#define MANIFEST_HEADER "file,message_id,step,sha256,bytes,country,pages\n"
 
-static const char *const SUBDIRS[] = { "pending", "handed-over", "withdrawn", "tmp" };
+static const char *const SUBDIRS[] = { "pending", "handed-over", "withdrawn", "tmp", "facts" };
 
 struct letter_id {
     int64_t message_id;
@@ -379,12 +380,72 @@ fail:
     return SPOOL_ERROR;
 }
 
+/* facts/<message_id>-<step>: "CC PAGES\n". Written under the spool lock (so spool_clean_tmp
+ * cannot take its temp file): temp file, fsync, rename, fsync facts/ -- durable before the letter
+ * is linked, so a letter in the spool always has its facts. A letter never linked leaves at most
+ * a stale facts file, which the next write of that letter replaces. */
+static int write_facts(const char *root, int64_t message_id, int step,
+                       const struct spool_facts *facts, char *err, size_t errlen)
+{
+    char tmp[PATH_MAX], path[PATH_MAX], dir[PATH_MAX], line[32];
+    int fd, n, saved;
+
+    n = snprintf(line, sizeof line, "%.2s %d\n", facts->country, facts->pages);
+    if (path_fmt(tmp, sizeof tmp, "%s/tmp/facts.XXXXXX", root) < 0 ||
+        path_fmt(dir, sizeof dir, "%s/facts", root) < 0 ||
+        path_fmt(path, sizeof path, "%s/%" PRId64 "-%d", dir, message_id, step) < 0 ||
+        (fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
+        set_errno_err(err, errlen, root);
+        return -1;
+    }
+    errno = 0;
+    if (fchmod(fd, FILE_MODE) < 0 || write(fd, line, (size_t)n) != n || fsync(fd) < 0) {
+        if (errno == 0)
+            errno = EIO;
+        saved = errno;
+        close(fd);
+        unlink(tmp);
+        errno = saved;
+        set_errno_err(err, errlen, tmp);
+        return -1;
+    }
+    if (close(fd) < 0 || rename(tmp, path) < 0) {
+        saved = errno;
+        unlink(tmp);
+        errno = saved;
+        set_errno_err(err, errlen, path);
+        return -1;
+    }
+    if (fsync_dir(dir) < 0) {
+        set_errno_err(err, errlen, dir);
+        return -1;
+    }
+    return 0;
+}
+
+/* The facts of a letter for the manifest: ",CC,PAGES", or "," when there are none. */
+static void read_facts(const char *root, int64_t message_id, int step, char *out, size_t len)
+{
+    char path[PATH_MAX], cc[3];
+    int pages;
+    FILE *f;
+
+    snprintf(out, len, ",");
+    if (path_fmt(path, sizeof path, "%s/facts/%" PRId64 "-%d", root, message_id, step) < 0 ||
+        !(f = fopen(path, "re")))
+        return;
+    if (fscanf(f, "%2[A-Z] %d", cc, &pages) == 2 && pages > 0)
+        snprintf(out, len, "%s,%d", cc, pages);
+    fclose(f);
+}
+
 int spool_write_pending(const char *root, int64_t message_id, int step, spool_render_fn render,
                         void *arg, char *path_out, size_t path_len, char *err, size_t errlen)
 {
     char name[64], tmp[PATH_MAX], dst[PATH_MAX], pending[PATH_MAX];
     int lock = -1, tfd = -1, fd, place, rc = SPOOL_ERROR, saved = 0;
     bool have_tmp = false, linked = false;
+    struct spool_facts facts = { "", 0 };
     struct stat st;
 
     if (path_out && path_len)
@@ -425,7 +486,7 @@ int spool_write_pending(const char *root, int64_t message_id, int step, spool_re
     if (err && errlen)
         err[0] = '\0';
     errno = 0;
-    if (render(tmp, arg, err, errlen) != 0) {
+    if (render(tmp, &facts, arg, err, errlen) != 0) {
         if (!errno)
             errno = EIO;
         if (err && errlen && !err[0])
@@ -455,6 +516,9 @@ int spool_write_pending(const char *root, int64_t message_id, int step, spool_re
         goto fail;
     place = spool_locate(root, message_id, step, path_out, path_len, err, errlen);
     if (place == SPOOL_ERROR)
+        goto fail;
+    if (place == SPOOL_ABSENT && facts.pages > 0 &&
+        write_facts(root, message_id, step, &facts, err, errlen) < 0)
         goto fail;
     if (place == SPOOL_ABSENT && link(tmp, dst) < 0) { /* link, unlike rename, never overwrites */
         if (errno != EEXIST) {
@@ -584,7 +648,7 @@ out:
 /* Regenerate dir/manifest.csv from the letters in dir: temp in SPOOL/tmp, fsync, rename, fsync. */
 static int write_manifest(const char *root, const char *dir, char *err, size_t errlen)
 {
-    char tmp[PATH_MAX], path[PATH_MAX], name[64], hex[65];
+    char tmp[PATH_MAX], path[PATH_MAX], name[64], hex[65], facts[32];
     struct id_list ids = { 0 };
     FILE *f = NULL;
     uint64_t bytes;
@@ -611,8 +675,9 @@ static int write_manifest(const char *root, const char *dir, char *err, size_t e
             set_errno_err(err, errlen, path);
             goto out;
         }
-        fprintf(f, "%s,%" PRId64 ",%d,%s,%" PRIu64 "\n", name, ids.v[i].message_id, ids.v[i].step,
-                hex, bytes);
+        read_facts(root, ids.v[i].message_id, ids.v[i].step, facts, sizeof facts);
+        fprintf(f, "%s,%" PRId64 ",%d,%s,%" PRIu64 ",%s\n", name, ids.v[i].message_id,
+                ids.v[i].step, hex, bytes, facts);
     }
     if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) < 0) {
         set_errno_err(err, errlen, tmp);

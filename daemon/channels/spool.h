@@ -4,6 +4,7 @@
  *   SPOOL/handed-over/<YYYY-MM-DD>/<message_id>-<step>.pdf  plus manifest.csv for the print house
  *   SPOOL/withdrawn/<message_id>-<step>.pdf                 the message was read before the cut-off
  *   SPOOL/tmp/                                              private: letters being written
+ *   SPOOL/facts/<message_id>-<step>                         private: the letter's manifest facts
  *   SPOOL/.lock                                             flock(LOCK_EX) around every move
  *
  * A letter for (message, step) is written at most once and is always in exactly one place. Other
@@ -38,8 +39,17 @@ enum spool_place {
  * 0, or SPOOL_ERROR (e.g. ENOTDIR when root lies under a regular file). */
 int spool_open(const char *root, char *err, size_t errlen);
 
-/* Writes a complete letter to tmp_path (which exists, empty); 0, or -1 with errno and err set. */
-typedef int (*spool_render_fn)(const char *tmp_path, void *arg, char *err, size_t errlen);
+/* What manifest.csv says about a letter besides its file. The renderer fills it in; left as it
+ * is (pages 0), the manifest leaves both columns empty. */
+struct spool_facts {
+    char country[3];           /* ISO 3166-1 alpha-2, e.g. "NL", "BE" */
+    int pages;
+};
+
+/* Writes a complete letter to tmp_path (which exists, empty) and, if it can, its facts; 0, or -1
+ * with errno and err set. */
+typedef int (*spool_render_fn)(const char *tmp_path, struct spool_facts *facts, void *arg,
+                               char *err, size_t errlen);
 
 /* Write the letter for (message_id, step) into pending/ exactly once: render into tmp/, fsync,
  * link() into pending/ (never overwrites), fsync pending/. If the letter already exists in
@@ -59,7 +69,8 @@ typedef void (*spool_handover_fn)(int64_t message_id, int step, const char *path
 
 /* The daily cut-off: move every pending letter into handed-over/<date>/ (date is YYYY-MM-DD) and
  * regenerate manifest.csv there from the directory's contents (columns file,message_id,step,
- * sha256,bytes; temp file, fsync, rename, fsync dir). Idempotent and crash-safe: a second run, or a
+ * sha256,bytes,country,pages -- the last two from facts/, empty for letters written before
+ * there were facts; temp file, fsync, rename, fsync dir). Idempotent and crash-safe: a second run, or a
  * run after a crash between moves and manifest, never duplicates a line, and letters already in
  * the date directory are not reported again. With nothing pending and no date directory yet,
  * nothing is created. *moved (may be NULL) counts the letters moved. cb may be NULL.

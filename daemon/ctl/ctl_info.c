@@ -178,9 +178,12 @@ int ctl_explain(const struct ctl *ctl, int argc, char **argv)
         printf(", doubling)\n");
         /* on schedule, as if every earlier step succeeded on time */
         double t = policy_step_time(st, created, due, created);
+        char why[512];
+        policy_deferral(st, created, due, why, sizeof(why)); /* holidays, weekends, quiet hours */
         if (created_arg || due_arg)
-            printf("          %s\n", t == NO_TIME ? "never: the message has no due date"
-                                                  : format_local_time(t, when, sizeof(when)));
+            printf("          %s%s%s\n", t == NO_TIME ? "never: the message has no due date"
+                                                      : format_local_time(t, when, sizeof(when)),
+                   *why ? ", " : "", why);
     }
     if (created_arg || due_arg)
         printf("times in %s, for a message that arrived %s%s%s\n",

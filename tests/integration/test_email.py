@@ -3,7 +3,9 @@ PostgreSQL, a real SMTP server (smtp-sink) and the built daemon. Policies use se
 
 import datetime
 import os
+import re
 import signal
+import socket
 
 import pytest
 
@@ -52,7 +54,9 @@ def test_unread_message_is_emailed_with_its_subject_and_recorded(pg, smtp, daemo
     body = mail.get_content()
     assert "https://mijn.overheid.nl/berichtenbox/42" in body
     assert "Belastingdienst" in body
-    assert mail["Message-ID"] == f"<herinnerd.{m}.0@example.nl>"
+    # unique per attempt (random), the stable (message, step) in a header of its own
+    assert re.fullmatch(r"<herinnerd\.[0-9a-f]{32}@example\.nl>", mail["Message-ID"])
+    assert mail["X-Herinnerd-Message"] == f"{m}-0"
 
     attempts = wait_attempts(pg, m, 2)
     first = attempts[0]
@@ -61,6 +65,7 @@ def test_unread_message_is_emailed_with_its_subject_and_recorded(pg, smtp, daemo
     assert first["detail"].startswith("250")
     assert first["instance"] == "test-1"
     assert len(first["config_sha256"]) == 64
+    assert first["external_id"] == mail["Message-ID"]
     wait_for(lambda: pg.escalation(m)["state"] == "done", what="ladder done")
 
 
@@ -416,3 +421,48 @@ def test_postgres_restart_under_load_loses_and_repeats_nothing(pg, smtp, daemon)
     assert all(r["steps"] == [0, 1] for r in per_message)
     assert "database connection lost" in d.log()
     assert "UNRECORDED" not in d.log()
+
+
+def test_message_ids_are_not_reused_by_a_re_created_database(pg, smtp, daemon):
+    """A re-created database starts its ids again: message 1 step 0 is mailed a second time. Large
+    providers drop mail whose Message-ID they have seen, so the second one must have a new id."""
+    d = daemon(config(pg, smtp))
+    d.wait_ready()
+    m1 = pg.add_message(pg.add_recipient("Jan", email="jan@example.nl"))
+    first = smtp.wait_messages(1)[0]
+    d.stop()
+    with pg.connect(dbname="postgres") as conn:
+        conn.execute("DROP DATABASE inbox")
+    pg.create_database("inbox")
+    pg.apply_schema("inbox")
+    d = daemon(config(pg, smtp))
+    d.wait_ready()
+    m2 = pg.add_message(pg.add_recipient("Jan", email="jan@example.nl"))
+    assert m2 == m1
+    second = smtp.wait_messages(2)[1]
+    assert first["X-Herinnerd-Message"] == second["X-Herinnerd-Message"] == f"{m1}-0"
+    assert first["Message-ID"] != second["Message-ID"]
+
+
+def test_every_try_has_its_own_message_id(pg, smtp, daemon):
+    smtp.restart(mode="4xx")
+    d = daemon(config(pg, smtp))
+    d.wait_ready()
+    m = pg.add_message(pg.add_recipient("Jan", email="jan@example.nl"))
+    wait_for(lambda: len([a for a in pg.attempts(m) if a["outcome"] == "temporary-failure"]) >= 2,
+             what="two soft failures")
+    ids = [a["external_id"] for a in pg.attempts(m) if a["outcome"] == "temporary-failure"]
+    assert all(re.fullmatch(r"<herinnerd\.[0-9a-f]{32}@example\.nl>", i) for i in ids), ids
+    assert len(set(ids)) == len(ids)
+
+
+def test_ehlo_says_email_helo_or_the_host_name(pg, smtp, daemon):
+    d = daemon(config(pg, smtp))
+    d.wait_ready()
+    pg.add_message(pg.add_recipient("Jan", email="jan@example.nl"))
+    assert smtp.wait_messages(1)[0].helo == socket.gethostname()
+    d.stop()
+    d = daemon(config(pg, smtp).replace('starttls = "no";', 'starttls = "no"; helo = "mail.gemeente.example";'))
+    d.wait_ready()
+    pg.add_message(pg.add_recipient("Piet", email="piet@example.nl"))
+    assert smtp.wait_messages(2)[1].helo == "mail.gemeente.example"

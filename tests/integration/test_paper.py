@@ -5,6 +5,7 @@ break and double the daemon and count files and attempt rows."""
 import csv
 import datetime
 import os
+import re
 import signal
 import subprocess
 import time
@@ -27,14 +28,14 @@ def today():
     return datetime.datetime.now(ZONE).strftime("%Y-%m-%d")
 
 
-def config(pg, spool, instance="test-1", steps=None, cutoff=None, lease="5m"):
+def config(pg, spool, instance="test-1", steps=None, cutoff=None, lease="5m", paper_extra=""):
     steps = steps or ['{ channel = "paper"; after = "0s"; retry = { max = 5; backoff = "1s"; }; }']
     return f"""
 instance = "{instance}";
 lease = "{lease}";
 timezone = "Europe/Amsterdam";
 database: {{ conninfo = "{pg.conninfo()}"; }};
-paper: {{ spool = "{spool}"; cutoff = "{cutoff or far_cutoff()}"; }};
+paper: {{ spool = "{spool}"; cutoff = "{cutoff or far_cutoff()}"; {paper_extra} }};
 policies = (
   {{ name = "default"; kinds = [ "*" ]; steps = ( {", ".join(steps)} ); }}
 );
@@ -254,3 +255,63 @@ def test_two_instances_share_the_work_and_write_each_letter_once(pg, daemon, wor
     assert len(rows) == 20 and {row["state"] for row in rows} == {"queued"}
     assert {q["instance"] for q in queued} <= {"a", "b"}
     assert os.listdir(spool / "tmp") == []
+
+
+# The field's case: five valid lines, one of 68 characters. It ended the ladder with "does not fit
+# the envelope window (6 lines)"; the cause was width.
+LONG_LINE = "Koninklijke Nederlandse Akademie van Wetenschappen, afdeling Archief"
+LONG_ADDRESS = f"T.a.v. Financiële Administratie\n{LONG_LINE}\nPostbus 19121\n1000 GC Amsterdam\nNederland"
+
+
+def test_a_long_address_line_wraps_the_name_once_and_a_contact_line(pg, daemon, workdir):
+    assert len(LONG_LINE) == 68
+    spool = workdir / "spool"
+    start(daemon, pg, spool, paper_extra='contact = "Vragen? Bel 14 058 (werkdagen 8.00-17.00 uur).";')
+    m = pg.add_message(pg.add_recipient("KNAW", postal_address=LONG_ADDRESS))
+    queued = wait_outcome(pg, m, "queued")[0]
+    text = pdf_text(queued["address"])
+    assert "Koninklijke Nederlandse Akademie" in text and "afdeling Archief" in text
+    assert "1000 GC Amsterdam" in text
+    assert "Vragen? Bel 14 058 (werkdagen 8.00-17.00 uur)." in text
+    wait_for(lambda: done(pg, m), what="ladder done")
+
+    # the address starts with the name: printed once
+    r = pg.add_recipient("Jan de Vriës", postal_address="Jan de Vriës\n" + ADDRESS)
+    m2 = pg.add_message(r)
+    text = pdf_text(wait_outcome(pg, m2, "queued")[0]["address"])
+    assert text.count("Jan de Vriës") == 1
+
+
+def test_an_address_that_cannot_fit_is_refused_naming_the_line(pg, daemon, workdir):
+    spool = workdir / "spool"
+    start(daemon, pg, spool)
+    m = pg.add_message(pg.add_recipient("Jan", postal_address="Kerkstraat 1\n"
+                                        "Wwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwww\n1234 AB Utrecht"))
+    failed = wait_for(lambda: [a for a in paper_attempts(pg, m) if a["outcome"] == "permanent-failure"],
+                      what="a refusal")[0]
+    assert "postal address line 2 (" in failed["detail"] and "mm wide" in failed["detail"]
+    assert letters(spool) == []
+
+
+def test_manifest_has_country_and_pages(pg, daemon, workdir):
+    spool = workdir / "spool"
+    d = start(daemon, pg, spool)
+    home = pg.add_message(pg.add_recipient("Jan", postal_address=ADDRESS))
+    abroad = pg.add_message(pg.add_recipient("Jan Peeters",
+                                             postal_address="Wetstraat 16\n1000 Brussel\nBELGIË"))
+    for m in (home, abroad):
+        wait_outcome(pg, m, "queued")
+    out = herinnerctl("paper", "handover", config=d.config_path)
+    assert out.returncode == 0, out.stderr
+    with open(spool / "handed-over" / today() / "manifest.csv", newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        rows = {int(row[1]): row for row in reader}
+    # appended at the end: readers of the first five columns keep working
+    assert header == ["file", "message_id", "step", "sha256", "bytes", "country", "pages"]
+    assert rows[home][5:] == ["NL", "1"]
+    assert rows[abroad][5:] == ["BE", "1"]
+    for row in rows.values():
+        pages = subprocess.run(["pdfinfo", str(spool / "handed-over" / today() / row[0])],
+                               capture_output=True, text=True, check=True).stdout
+        assert re.search(rf"^Pages:\s+{row[6]}$", pages, re.M), pages

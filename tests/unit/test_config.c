@@ -638,6 +638,92 @@ static void text_without_include_is_hashed_as_it_is(void **state)
     config_free(cfg);
 }
 
+static void holidays_and_their_options(void **state)
+{
+    char err[1024];
+    (void)state;
+    struct config *cfg = load_text(GOOD_HEAD
+        "holidays = [ \"2027-12-31\", \"2026-12-24\", \"2027-12-31\" ];\n"
+        "holiday_options = { good_friday = true; liberation_day = \"every-year\"; };\n"
+        ONE_POLICY("{ channel = \"email\"; after = \"0s\"; business_days = true; }"),
+        err, sizeof(err));
+    if (cfg == NULL)
+        fail_msg("%s", err);
+    assert_int_equal(cfg->holidays.nextra, 2); /* sorted, the duplicate dropped */
+    assert_int_equal(cfg->holidays.extra[0], 20261224);
+    assert_int_equal(cfg->holidays.extra[1], 20271231);
+    assert_true(cfg->holidays.good_friday);
+    assert_true(cfg->holidays.liberation_every_year);
+    assert_ptr_equal(cfg->policies[0].steps[0].holidays, &cfg->holidays);
+    config_free(cfg);
+
+    cfg = load_text(GOOD_HEAD ONE_POLICY("{ channel = \"email\"; after = \"0s\"; }"), err,
+                    sizeof(err));
+    assert_non_null(cfg);
+    assert_int_equal(cfg->holidays.nextra, 0);
+    assert_false(cfg->holidays.good_friday);
+    assert_false(cfg->holidays.liberation_every_year);
+    config_free(cfg);
+}
+
+static void bad_holidays(void **state)
+{
+    (void)state;
+    expect_error(GOOD_HEAD "holidays = [ \"2027-02-29\" ];\n"
+                 ONE_POLICY("{ channel = \"email\"; after = \"0s\"; }"), 3, "'holidays' entry 1");
+    expect_error(GOOD_HEAD "holidays = [ \"2027-12-31\", \"31-12-2027\" ];\n"
+                 ONE_POLICY("{ channel = \"email\"; after = \"0s\"; }"), 3, "'holidays' entry 2");
+    expect_error(GOOD_HEAD "holidays = \"2027-12-31\";\n"
+                 ONE_POLICY("{ channel = \"email\"; after = \"0s\"; }"), 3, "must be a list");
+    expect_error(GOOD_HEAD "holiday_options = { liberation_day = \"yearly\"; };\n"
+                 ONE_POLICY("{ channel = \"email\"; after = \"0s\"; }"), 3, "'liberation_day'");
+    expect_error(GOOD_HEAD "holiday_options = { easter_monday = false; };\n"
+                 ONE_POLICY("{ channel = \"email\"; after = \"0s\"; }"), 3, "unknown key 'easter_monday'");
+}
+
+static void email_helo(void **state)
+{
+    char err[1024];
+    (void)state;
+    struct config *cfg = load_text(
+        "database: { conninfo = \"dbname=inbox\"; };\n"
+        "email: { server = \"127.0.0.1:25\"; from = \"MijnOverheid <noreply@example.nl>\";\n"
+        "         helo = \"mail.gemeente.example\"; };\n"
+        ONE_POLICY("{ channel = \"email\"; after = \"0s\"; }"), err, sizeof(err));
+    if (cfg == NULL)
+        fail_msg("%s", err);
+    assert_string_equal(cfg->email.helo, "mail.gemeente.example");
+    config_free(cfg);
+    cfg = load_text(GOOD_HEAD ONE_POLICY("{ channel = \"email\"; after = \"0s\"; }"), err, sizeof(err));
+    assert_non_null(cfg);
+    assert_null(cfg->email.helo); /* libesmtp says the host name */
+    config_free(cfg);
+    expect_error("database: { conninfo = \"dbname=inbox\"; };\n"
+                 "email: { server = \"127.0.0.1:25\"; from = \"MijnOverheid <noreply@example.nl>\";\n"
+                 "         helo = \"mail example\"; };\n"
+                 ONE_POLICY("{ channel = \"email\"; after = \"0s\"; }"), 3, "'helo' must be a host name");
+    expect_error("database: { conninfo = \"dbname=inbox\"; };\n"
+                 "email: { server = \"127.0.0.1:25\";\n"
+                 "  from = \"x@a123456789.b123456789.c123456789.d123456789.e123456789.f123456789.g123456789.h123456789\"; };\n"
+                 ONE_POLICY("{ channel = \"email\"; after = \"0s\"; }"), 3, "longer than 80");
+}
+
+static void paper_contact(void **state)
+{
+    char err[1024];
+    (void)state;
+    struct config *cfg = load_text(GOOD_HEAD
+        "paper: { spool = \"/var/spool/herinnerd\"; contact = \"Vragen? Bel 14 058.\"; };\n"
+        ONE_POLICY("{ channel = \"paper\"; after = \"0s\"; }"), err, sizeof(err));
+    if (cfg == NULL)
+        fail_msg("%s", err);
+    assert_string_equal(cfg->paper.contact, "Vragen? Bel 14 058.");
+    config_free(cfg);
+    expect_error(GOOD_HEAD
+        "paper: { spool = \"/var/spool/herinnerd\";\n contact = \"Vragen?\\nBel ons.\"; };\n"
+        ONE_POLICY("{ channel = \"paper\"; after = \"0s\"; }"), 4, "'contact' must be one line");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -688,6 +774,10 @@ int main(void)
         cmocka_unit_test(inbox_url_javascript),
         cmocka_unit_test(text_without_include_is_hashed_as_it_is),
         cmocka_unit_test(stored_text_with_an_include_is_refused),
+        cmocka_unit_test(holidays_and_their_options),
+        cmocka_unit_test(bad_holidays),
+        cmocka_unit_test(email_helo),
+        cmocka_unit_test(paper_contact),
     };
     const struct CMUnitTest include_tests[] = {
         cmocka_unit_test(included_text_is_hashed_and_stored),

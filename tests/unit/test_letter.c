@@ -421,13 +421,23 @@ static void test_address_must_fit(void **state)
     l.postal_address = "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12\n13\n14";
     assert_int_equal(letter_render_pdf(&l, f->pdf, err, sizeof err), -1);
     assert_int_equal(errno, EINVAL);
-    assert_non_null(strstr(err, "window"));
+    if (!strstr(err, "window") || !strstr(err, "15 lines"))
+        fail_msg("got '%s'", err);
     assert_int_equal(access(f->pdf, F_OK), -1); /* the file it created is gone */
 
-    l.postal_address =
-        "Een heel erg lange straatnaam die in geen enkel envelopvenster past 12345 bis";
+    /* a word too wide for the window even at the smallest size cannot be wrapped: refused,
+     * naming the line and its width */
+    l.postal_address = "Kerkstraat 1\nWwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwww 1\n1234 AB Utrecht";
     assert_int_equal(letter_render_pdf(&l, f->pdf, err, sizeof err), -1);
     assert_int_equal(errno, EINVAL);
+    if (!strstr(err, "address line 2 (") || !strstr(err, " mm wide") || !strstr(err, "75 mm"))
+        fail_msg("got '%s'", err);
+    l.postal_address = STREET "\n" TOWN;
+    l.recipient_name = "Wwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwww";
+    assert_int_equal(letter_render_pdf(&l, f->pdf, err, sizeof err), -1);
+    if (!strstr(err, "recipient name (") || !strstr(err, " mm wide"))
+        fail_msg("got '%s'", err);
+    l.recipient_name = NAME;
 
     l.postal_address = "\n \n";
     assert_int_equal(letter_render_pdf(&l, f->pdf, err, sizeof err), -1);
@@ -458,6 +468,12 @@ static void test_worst_case_stays_on_one_page(void **state)
     l.sender = sender, l.subject = subject, l.link = link;
     l.return_address = "Wwwwwwwwww Wwwwwwwwww Wwwwwwwwww\nWwwwwwwwww Wwwwwwwwww\nWwwwwwwwww\nWwwwwwwwww";
     l.received = utc(2026, 11, 9, 10, 0);
+    char contact[400] = "";
+    for (int i = 0; i < 30; i++) /* beyond the cap */
+        strcat(contact, "Wwwwwwwwww ");
+    l.contact = contact;
+    struct letter_facts facts = { 0 };
+    l.facts = &facts;
     assert_int_equal(letter_render_pdf(&l, f->pdf, NULL, 0), 0);
     snprintf(cmd, sizeof cmd, "pdfinfo '%s'", f->pdf);
     p = popen(cmd, "r");
@@ -467,6 +483,7 @@ static void test_worst_case_stays_on_one_page(void **state)
             break;
     pclose(p);
     assert_int_equal(pages, 1);
+    assert_int_equal(facts.pages, pages);
     assert_inside_margins(f->pdf);
 }
 
@@ -497,6 +514,132 @@ static void test_address_in_window(void **state)
     assert_inside_margins(f->pdf);
 }
 
+/* every word of the address block inside the window's printable area (25..100 mm, 52..87 mm) */
+static int assert_address_in_window(const char *pdf, const char *const *words, size_t nwords)
+{
+    struct box *b;
+    int n = word_boxes(pdf, &b), found = 0;
+
+    for (int i = 0; i < n; i++) {
+        if (b[i].y0 > PT(95) || b[i].y0 < PT(45))
+            continue; /* the letterhead above, the body below */
+        for (size_t w = 0; w < nwords; w++) {
+            if (strcmp(b[i].word, words[w]) != 0)
+                continue;
+            found++;
+            if (b[i].x0 < PT(25) - 0.5 || b[i].x1 > PT(100) + 0.5 || b[i].y0 < PT(50) ||
+                b[i].y1 > PT(87) + 0.5)
+                fail_msg("'%s' at x %.1f..%.1f mm y %.1f..%.1f mm is outside the window",
+                         b[i].word, b[i].x0 * 25.4 / 72, b[i].x1 * 25.4 / 72, b[i].y0 * 25.4 / 72,
+                         b[i].y1 * 25.4 / 72);
+        }
+    }
+    free(b);
+    return found;
+}
+
+/* The field's case: a valid 5-line address with one 68-character line ended the ladder with
+ * "does not fit the envelope window (6 lines)"; the cause was width. It wraps now. */
+static void test_long_address_line_wraps(void **state)
+{
+    struct fixture *f = *state;
+    struct letter l = sample();
+    const char *line2 = "Koninklijke Nederlandse Akademie van Wetenschappen, afdeling Archief";
+    const char *words[] = { "Koninklijke", "Nederlandse", "Akademie", "Wetenschappen,", "afdeling",
+                            "Archief", "Postbus", "19121", "Amsterdam", "Nederland" };
+    char addr[512], err[256] = "";
+    struct letter_facts facts = { 0 };
+    char *t;
+
+    assert_int_equal(strlen(line2), 68);
+    snprintf(addr, sizeof addr, "T.a.v. Financiële Administratie\n%s\nPostbus 19121\n"
+             "1000 GC Amsterdam\nNederland", line2);
+    l.postal_address = addr;
+    l.facts = &facts;
+    if (letter_render_pdf(&l, f->pdf, err, sizeof err) != 0)
+        fail_msg("refused: %s", err);
+    t = pdf_text(f->pdf);
+    assert_contains(t, "Koninklijke Nederlandse Akademie");
+    assert_contains(t, "afdeling Archief");
+    assert_contains(t, "1000 GC Amsterdam"); /* short lines stay whole */
+    free(t);
+    assert_int_equal(assert_address_in_window(f->pdf, words, sizeof words / sizeof *words), 10);
+    assert_int_equal(facts.pages, 1);
+    assert_string_equal(facts.country, "NL");
+}
+
+static void test_name_is_printed_once(void **state)
+{
+    struct letter l = sample();
+    char *t;
+
+    l.postal_address = NAME "\n" STREET "\n" TOWN;
+    t = render_text(*state, &l);
+    assert_int_equal(count(t, NAME), 1);
+    assert_contains(t, STREET);
+    free(t);
+
+    /* a salutation or attention line that ends in the name counts too */
+    l.recipient_name = "J. de Vriës";
+    l.postal_address = "Dhr. J. de Vriës\n" STREET "\n" TOWN;
+    t = render_text(*state, &l);
+    assert_int_equal(count(t, "J. de Vriës"), 1);
+    free(t);
+
+    /* a street that merely starts like the name is no name */
+    l.recipient_name = "Jan";
+    l.postal_address = "Jan van Galenstraat 1\n" TOWN;
+    t = render_text(*state, &l);
+    assert_int_equal(count(t, "Jan"), 2);
+    free(t);
+
+    /* otherwise the name goes above the address, as before */
+    l = sample();
+    t = render_text(*state, &l);
+    assert_int_equal(count(t, NAME), 1);
+    free(t);
+}
+
+static void test_contact_line(void **state)
+{
+    struct letter l = sample();
+    char *t;
+
+    l.contact = "Vragen? Bel de BelastingTelefoon: 0800-0543 (ma-do 8-20 uur, vr 8-17 uur).";
+    t = render_text(*state, &l);
+    assert_contains(t, "Vragen? Bel de BelastingTelefoon: 0800-0543");
+    free(t);
+    l.contact = NULL;
+    t = render_text(*state, &l);
+    assert_lacks(t, "Vragen?");
+    free(t);
+}
+
+static void test_country_from_the_last_line(void **state)
+{
+    struct fixture *f = *state;
+    static const struct { const char *last, *cc; } cases[] = {
+        { "BELGIË", "BE" },     { "Belgie", "BE" },        { "belgië", "BE" },
+        { "DUITSLAND", "DE" },  { "Deutschland", "DE" },   { "United Kingdom", "GB" },
+        { "CURAÇAO", "CW" },    { "curaçao", "CW" },       { "ÖSTERREICH", "AT" },
+        { "NEDERLAND", "NL" },  { "1234 AB Utrecht", "NL" }, { "JAPAN", "NL" }, /* unknown */
+        { "  Frankrijk  ", "FR" },
+    };
+    struct letter l = sample();
+    struct letter_facts facts;
+    char addr[256];
+
+    l.facts = &facts;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        snprintf(addr, sizeof addr, "Rue de la Loi 16\n1000 Bruxelles\n%s", cases[i].last);
+        l.postal_address = addr;
+        memset(&facts, 0, sizeof facts);
+        assert_int_equal(letter_render_pdf(&l, f->pdf, NULL, 0), 0);
+        if (strcmp(facts.country, cases[i].cc) != 0)
+            fail_msg("'%s': got %s, expected %s", cases[i].last, facts.country, cases[i].cc);
+    }
+}
+
 int main(void)
 {
     use_zone("Europe/Amsterdam"); /* what the daemon would set from the config */
@@ -515,6 +658,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_address_must_fit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_address_in_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worst_case_stays_on_one_page, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_address_line_wraps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_name_is_printed_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_contact_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_country_from_the_last_line, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
 

@@ -143,6 +143,40 @@ static void quoted_printable(void **state)
     free(q);
 }
 
+static void message_ids_are_unique_per_attempt(void **state)
+{
+    char a[200], b[200], tiny[20];
+    (void)state;
+
+    assert_int_equal(mime_message_id(a, sizeof a, "example.nl"), 0);
+    assert_int_equal(mime_message_id(b, sizeof b, "example.nl"), 0);
+    /* a re-created database or a second deployment asks for the same (message, step) again:
+     * nothing in the id depends on them */
+    assert_string_not_equal(a, b);
+    assert_int_equal(strncmp(a, "<herinnerd.", 11), 0);
+    assert_int_equal(strspn(a + 11, "0123456789abcdef"), 32);
+    assert_string_equal(a + 43, "@example.nl>");
+    assert_int_equal(mime_message_id(tiny, sizeof tiny, "example.nl"), -1);
+}
+
+static void helo_names(void **state)
+{
+    (void)state;
+    assert_true(mime_helo_ok("mail.gemeente.example"));
+    assert_true(mime_helo_ok("herinnerd-1"));
+    assert_true(mime_helo_ok("[192.0.2.1]"));
+    assert_true(mime_helo_ok("[IPv6:2001:db8::1]"));
+    assert_false(mime_helo_ok(""));
+    assert_false(mime_helo_ok("mail..example"));
+    assert_false(mime_helo_ok(".example"));
+    assert_false(mime_helo_ok("-mail.example"));
+    assert_false(mime_helo_ok("mail-.example"));
+    assert_false(mime_helo_ok("mail example"));
+    assert_false(mime_helo_ok("mail.example\r\nRCPT TO:<x@y>"));
+    assert_false(mime_helo_ok("[]"));
+    assert_false(mime_helo_ok("[192.0.2.1"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -155,6 +189,8 @@ int main(void)
         cmocka_unit_test(mailboxes),
         cmocka_unit_test(address_checks),
         cmocka_unit_test(quoted_printable),
+        cmocka_unit_test(message_ids_are_unique_per_attempt),
+        cmocka_unit_test(helo_names),
     };
     return cmocka_run_group_tests_name("mime", tests, NULL, NULL);
 }

@@ -208,6 +208,179 @@ static void catching_up_keeps_the_gaps(void **state)
     assert_true(next.next_at == now + 3 * 86400);
 }
 
+/* The official Dutch public holidays 2025-2030, written out by hand (rijksoverheid.nl), plus
+ * Goede Vrijdag and every Bevrijdingsdag, which only count with their options. */
+static const struct { int y, m, d; const char *name; } official[] = {
+    { 2025, 1, 1, "Nieuwjaarsdag" },  { 2025, 4, 20, "Eerste Paasdag" },
+    { 2025, 4, 21, "Tweede Paasdag" }, { 2025, 4, 26, "Koningsdag" }, /* the 27th is a Sunday */
+    { 2025, 5, 5, "Bevrijdingsdag" }, { 2025, 5, 29, "Hemelvaartsdag" },
+    { 2025, 6, 8, "Eerste Pinksterdag" }, { 2025, 6, 9, "Tweede Pinksterdag" },
+    { 2025, 12, 25, "Eerste Kerstdag" }, { 2025, 12, 26, "Tweede Kerstdag" },
+    { 2026, 1, 1, "Nieuwjaarsdag" },  { 2026, 4, 5, "Eerste Paasdag" },
+    { 2026, 4, 6, "Tweede Paasdag" },  { 2026, 4, 27, "Koningsdag" },
+    { 2026, 5, 14, "Hemelvaartsdag" }, { 2026, 5, 24, "Eerste Pinksterdag" },
+    { 2026, 5, 25, "Tweede Pinksterdag" }, { 2026, 12, 25, "Eerste Kerstdag" },
+    { 2026, 12, 26, "Tweede Kerstdag" },
+    { 2027, 1, 1, "Nieuwjaarsdag" },  { 2027, 3, 28, "Eerste Paasdag" },
+    { 2027, 3, 29, "Tweede Paasdag" }, { 2027, 4, 27, "Koningsdag" },
+    { 2027, 5, 6, "Hemelvaartsdag" },  { 2027, 5, 16, "Eerste Pinksterdag" },
+    { 2027, 5, 17, "Tweede Pinksterdag" }, { 2027, 12, 25, "Eerste Kerstdag" },
+    { 2027, 12, 26, "Tweede Kerstdag" },
+    { 2028, 1, 1, "Nieuwjaarsdag" },  { 2028, 4, 16, "Eerste Paasdag" },
+    { 2028, 4, 17, "Tweede Paasdag" }, { 2028, 4, 27, "Koningsdag" },
+    { 2028, 5, 25, "Hemelvaartsdag" }, { 2028, 6, 4, "Eerste Pinksterdag" },
+    { 2028, 6, 5, "Tweede Pinksterdag" }, { 2028, 12, 25, "Eerste Kerstdag" },
+    { 2028, 12, 26, "Tweede Kerstdag" },
+    { 2029, 1, 1, "Nieuwjaarsdag" },  { 2029, 4, 1, "Eerste Paasdag" },
+    { 2029, 4, 2, "Tweede Paasdag" },  { 2029, 4, 27, "Koningsdag" },
+    { 2029, 5, 10, "Hemelvaartsdag" }, { 2029, 5, 20, "Eerste Pinksterdag" },
+    { 2029, 5, 21, "Tweede Pinksterdag" }, { 2029, 12, 25, "Eerste Kerstdag" },
+    { 2029, 12, 26, "Tweede Kerstdag" },
+    { 2030, 1, 1, "Nieuwjaarsdag" },  { 2030, 4, 21, "Eerste Paasdag" },
+    { 2030, 4, 22, "Tweede Paasdag" }, { 2030, 4, 27, "Koningsdag" },
+    { 2030, 5, 5, "Bevrijdingsdag" }, { 2030, 5, 30, "Hemelvaartsdag" },
+    { 2030, 6, 9, "Eerste Pinksterdag" }, { 2030, 6, 10, "Tweede Pinksterdag" },
+    { 2030, 12, 25, "Eerste Kerstdag" }, { 2030, 12, 26, "Tweede Kerstdag" },
+};
+static const struct { int y, m, d; } good_fridays[] = {
+    { 2025, 4, 18 }, { 2026, 4, 3 }, { 2027, 3, 26 }, { 2028, 4, 14 }, { 2029, 3, 30 }, { 2030, 4, 19 },
+};
+
+static int official_on(int y, int m, int d)
+{
+    for (size_t i = 0; i < sizeof official / sizeof *official; i++)
+        if (official[i].y == y && official[i].m == m && official[i].d == d)
+            return (int)i;
+    return -1;
+}
+
+static void dutch_holidays_2025_to_2030(void **state)
+{
+    (void)state;
+    /* every day of the six years: exactly the official list, with the official names */
+    for (int y = 2025; y <= 2030; y++)
+        for (int m = 1; m <= 12; m++)
+            for (int d = 1; d <= 31; d++) {
+                struct tm tm = { .tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d, .tm_hour = 12,
+                                 .tm_isdst = -1 };
+                mktime(&tm);
+                if (tm.tm_mday != d)
+                    continue; /* 31 April and the like */
+                const char *got = policy_holiday(NULL, y, m, d);
+                int i = official_on(y, m, d);
+                if (i < 0 && got)
+                    fail_msg("%04d-%02d-%02d is no public holiday, got %s", y, m, d, got);
+                if (i >= 0 && (!got || strcmp(got, official[i].name) != 0))
+                    fail_msg("%04d-%02d-%02d is %s, got %s", y, m, d, official[i].name,
+                             got ? got : "an ordinary day");
+            }
+}
+
+static void holiday_options_and_extra_dates(void **state)
+{
+    (void)state;
+    int extra[] = { 20271231, 20280102 };
+    struct holiday_config h = { .good_friday = 1, .liberation_every_year = 1, .extra = extra,
+                                .nextra = 2 };
+
+    for (size_t i = 0; i < sizeof good_fridays / sizeof *good_fridays; i++) {
+        assert_null(policy_holiday(NULL, good_fridays[i].y, good_fridays[i].m, good_fridays[i].d));
+        assert_string_equal(policy_holiday(&h, good_fridays[i].y, good_fridays[i].m,
+                                           good_fridays[i].d), "Goede Vrijdag");
+    }
+    for (int y = 2025; y <= 2030; y++) {
+        assert_true((policy_holiday(NULL, y, 5, 5) != NULL) == (y % 5 == 0));
+        assert_string_equal(policy_holiday(&h, y, 5, 5), "Bevrijdingsdag");
+    }
+    assert_string_equal(policy_holiday(&h, 2027, 12, 31), "holiday (config)");
+    assert_string_equal(policy_holiday(&h, 2028, 1, 2), "holiday (config)");
+    assert_null(policy_holiday(&h, 2027, 12, 30));
+    /* Koningsdag's Sunday rule beyond the table, and Koninginnedag before 2014 */
+    assert_string_equal(policy_holiday(NULL, 2031, 4, 26), "Koningsdag");
+    assert_null(policy_holiday(NULL, 2031, 4, 27));
+    assert_string_equal(policy_holiday(NULL, 2013, 4, 30), "Koninginnedag");
+    assert_string_equal(policy_holiday(NULL, 2006, 4, 29), "Koninginnedag"); /* 30th a Sunday */
+}
+
+static void easter_dates(void **state)
+{
+    (void)state;
+    static const int known[][3] = { { 1818, 3, 22 }, { 1943, 4, 25 }, { 2000, 4, 23 },
+                                    { 2024, 3, 31 }, { 2038, 4, 25 }, { 2285, 3, 22 } };
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++) {
+        int m, d;
+        policy_easter(known[i][0], &m, &d);
+        assert_int_equal(m, known[i][1]);
+        assert_int_equal(d, known[i][2]);
+    }
+}
+
+static void business_days_skip_holidays(void **state)
+{
+    (void)state;
+    struct step s = plain(0);
+    struct tm tm;
+    int extra[] = { 20271231 };
+    struct holiday_config h = { .good_friday = 1, .extra = extra, .nextra = 1 };
+
+    s.business_days = 1;
+    /* Koningsdag 2027 is a Tuesday: the letter goes on Wednesday, same time of day */
+    local(policy_calendar_adjust(&s, at(2027, 4, 27, 9, 30)), &tm);
+    assert_int_equal(tm.tm_mon + 1, 4);
+    assert_int_equal(tm.tm_mday, 28);
+    assert_int_equal(tm.tm_hour, 9);
+    assert_int_equal(tm.tm_min, 30);
+    /* Christmas 2026 is Friday, Boxing Day Saturday, then Sunday: Monday the 28th */
+    local(policy_calendar_adjust(&s, at(2026, 12, 25, 10, 0)), &tm);
+    assert_int_equal(tm.tm_mday, 28);
+    /* Easter 2027 with Goede Vrijdag: Friday 26 March -> Tuesday 30 March */
+    s.holidays = &h;
+    local(policy_calendar_adjust(&s, at(2027, 3, 26, 10, 0)), &tm);
+    assert_int_equal(tm.tm_mon + 1, 3);
+    assert_int_equal(tm.tm_mday, 30);
+    /* an extra date from the config, then New Year and the weekend: Friday 31 Dec 2027 ->
+     * Monday 3 January 2028 */
+    local(policy_calendar_adjust(&s, at(2027, 12, 31, 10, 0)), &tm);
+    assert_int_equal(tm.tm_year + 1900, 2028);
+    assert_int_equal(tm.tm_mday, 3);
+    /* an ordinary weekday stays as it is */
+    assert_true(policy_calendar_adjust(&s, at(2027, 4, 26, 9, 30)) == at(2027, 4, 26, 9, 30));
+    /* without business_days, holidays do not matter */
+    s.business_days = 0;
+    assert_true(policy_calendar_adjust(&s, at(2027, 4, 27, 9, 30)) == at(2027, 4, 27, 9, 30));
+}
+
+static void deferral_says_why(void **state)
+{
+    (void)state;
+    struct step s = plain(3 * 86400);
+    int extra[] = { 20271231 };
+    struct holiday_config h = { .extra = extra, .nextra = 1 };
+    char why[256];
+
+    s.business_days = 1;
+    s.holidays = &h;
+    /* Saturday 24 April 2027 + 3 days = Koningsdag */
+    assert_true(policy_deferral(&s, at(2027, 4, 24, 9, 30), NO_TIME, why, sizeof why) > 0);
+    assert_string_equal(why, "deferred from Tue 27 Apr 09:30 (Tue 27 Apr Koningsdag)");
+    policy_deferral(&s, at(2027, 12, 28, 10, 0), NO_TIME, why, sizeof why);
+    assert_string_equal(why, "deferred from Fri 31 Dec 10:00 (Fri 31 Dec holiday (config), "
+                             "Sat 01 Jan Nieuwjaarsdag, Sun 02 Jan weekend)");
+    /* on time: nothing to say */
+    assert_int_equal(policy_deferral(&s, at(2027, 4, 19, 9, 30), NO_TIME, why, sizeof why), 0);
+    assert_string_equal(why, "");
+    /* quiet hours */
+    s.business_days = 0;
+    s.quiet_start = 21 * 60, s.quiet_end = 8 * 60;
+    policy_deferral(&s, at(2027, 4, 19, 22, 0), NO_TIME, why, sizeof why);
+    assert_string_equal(why, "deferred from Thu 22 Apr 22:00 (quiet hours)");
+    /* a before_due step without a due date cannot be planned; a small buffer is cut, not overrun */
+    s.from_due = 1;
+    assert_int_equal(policy_deferral(&s, at(2027, 4, 19, 22, 0), NO_TIME, why, sizeof why), 0);
+    s.from_due = 0;
+    assert_int_equal(policy_deferral(&s, at(2027, 4, 19, 22, 0), NO_TIME, why, 10), 9);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -221,6 +394,11 @@ int main(void)
         cmocka_unit_test(retries_back_off_doubling_with_a_cap),
         cmocka_unit_test(advance),
         cmocka_unit_test(catching_up_keeps_the_gaps),
+        cmocka_unit_test(dutch_holidays_2025_to_2030),
+        cmocka_unit_test(holiday_options_and_extra_dates),
+        cmocka_unit_test(easter_dates),
+        cmocka_unit_test(business_days_skip_holidays),
+        cmocka_unit_test(deferral_says_why),
     };
     return cmocka_run_group_tests_name("policy", tests, setup, NULL);
 }

@@ -136,12 +136,13 @@ static void sha256_hex(const char *data, size_t len, char hex[65])
 
 /* ---- renderers ---------------------------------------------------------------------------- */
 
-static int render_fake(const char *tmp_path, void *arg, char *err, size_t errlen)
+static int render_fake(const char *tmp_path, struct spool_facts *facts, void *arg, char *err,
+                       size_t errlen)
 {
     int *calls = arg;
     FILE *fp = fopen(tmp_path, "w");
 
-    (void)err, (void)errlen;
+    (void)err, (void)errlen, (void)facts;
     if (calls)
         (*calls)++;
     if (!fp)
@@ -150,11 +151,12 @@ static int render_fake(const char *tmp_path, void *arg, char *err, size_t errlen
     return fclose(fp) == 0 ? 0 : -1;
 }
 
-static int render_enospc(const char *tmp_path, void *arg, char *err, size_t errlen)
+static int render_enospc(const char *tmp_path, struct spool_facts *facts, void *arg, char *err,
+                         size_t errlen)
 {
     FILE *fp = fopen(tmp_path, "w");
 
-    (void)arg;
+    (void)arg, (void)facts;
     if (fp) {
         fputs("%PDF-1.4 half a let", fp); /* a partial file that must not survive */
         fclose(fp);
@@ -164,15 +166,25 @@ static int render_enospc(const char *tmp_path, void *arg, char *err, size_t errl
     return -1;
 }
 
-static int render_nothing(const char *tmp_path, void *arg, char *err, size_t errlen)
+static int render_nothing(const char *tmp_path, struct spool_facts *facts, void *arg, char *err,
+                          size_t errlen)
 {
-    (void)tmp_path, (void)arg, (void)err, (void)errlen;
+    (void)tmp_path, (void)arg, (void)err, (void)errlen, (void)facts;
     return 0;
 }
 
-static int render_letter(const char *tmp_path, void *arg, char *err, size_t errlen)
+static int render_letter(const char *tmp_path, struct spool_facts *facts, void *arg, char *err,
+                         size_t errlen)
 {
-    return letter_render_pdf(arg, tmp_path, err, errlen);
+    struct letter l = *(const struct letter *)arg;
+    struct letter_facts lf;
+
+    l.facts = &lf;
+    if (letter_render_pdf(&l, tmp_path, err, errlen) < 0)
+        return -1;
+    memcpy(facts->country, lf.country, sizeof facts->country);
+    facts->pages = lf.pages;
+    return 0;
 }
 
 static void on_handover(int64_t message_id, int step, const char *path, void *arg)
@@ -203,8 +215,9 @@ static int manifest_lines(struct fixture *f, char ***out)
 
     snprintf(path, sizeof path, "%s/handed-over/" DATE "/manifest.csv", f->root);
     text = slurp(path, NULL);
-    assert_true(strncmp(text, "file,message_id,step,sha256,bytes\n", 34) == 0);
-    for (char *l = strtok_r(text + 34, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+    /* country and pages are appended: the first five columns stay where readers expect them */
+    assert_true(strncmp(text, "file,message_id,step,sha256,bytes,country,pages\n", 48) == 0);
+    for (char *l = strtok_r(text + 48, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
         lines = realloc(lines, (size_t)(n + 1) * sizeof *lines);
         assert_non_null(lines);
         lines[n++] = strdup(l);
@@ -226,11 +239,11 @@ static void free_lines(char **lines, int n)
 static void test_open_creates_directories(void **state)
 {
     struct fixture *f = *state;
-    const char *dirs[] = { "pending", "handed-over", "withdrawn", "tmp" };
+    const char *dirs[] = { "pending", "handed-over", "withdrawn", "tmp", "facts" };
     char err[256] = "", nested[PATH_MAX];
     struct stat st;
 
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
         assert_int_equal(stat(sub(f, dirs[i]), &st), 0);
         assert_true(S_ISDIR(st.st_mode));
         assert_int_equal(st.st_mode & 0027, 0); /* 0750 (or tighter by umask) */
@@ -766,6 +779,39 @@ static void test_threads(void **state)
     assert_int_equal(count_entries(sub(f, "tmp")), 0);
 }
 
+/* The manifest says where each letter goes and how many sheets it has: from the renderer's
+ * facts, kept in facts/ while the letter waits; empty for a letter without facts. */
+static void test_manifest_country_and_pages(void **state)
+{
+    struct fixture *f = *state;
+    struct letter l = {
+        .message_id = 7, .step = 2, .sender = "Belastingdienst", .recipient_name = "Jan Peeters",
+        .postal_address = "Wetstraat 16\n1000 Brussel\nBELGIË", .subject = "Aanslag",
+        .language = "nl", .date = 1795392000,
+    };
+    char err[256] = "", *m;
+    int moved;
+
+    assert_int_equal(spool_write_pending(f->root, 7, 2, render_letter, &l, NULL, 0, err, sizeof err),
+                     SPOOL_OK);
+    l.message_id = 8;
+    l.postal_address = "Kerkstraat 1\n1234 AB Utrecht";
+    assert_int_equal(spool_write_pending(f->root, 8, 2, render_letter, &l, NULL, 0, err, sizeof err),
+                     SPOOL_OK);
+    write_ok(f, 9, 2); /* a renderer that says nothing */
+    assert_true(exists(sub(f, "facts/7-2")));
+    assert_int_equal(spool_handover(f->root, DATE, NULL, NULL, &moved, err, sizeof err), SPOOL_OK);
+    assert_int_equal(moved, 3);
+    check_manifest(f, 3);
+    m = slurp(sub(f, "handed-over/" DATE "/manifest.csv"), NULL);
+    if (!strstr(m, ",BE,1\n") || !strstr(m, ",NL,1\n") || !strstr(m, "9-2.pdf,9,2,"))
+        fail_msg("manifest:\n%s", m);
+    char *nine = strstr(m, "9-2.pdf,9,2,");
+    assert_non_null(strstr(nine, ",,\n")); /* no facts: both columns empty */
+    assert_true(strstr(m, "7-2.pdf") < strstr(m, ",BE,1\n") && strstr(m, ",BE,1\n") < strstr(m, "8-2.pdf"));
+    free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -778,6 +824,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_real_letter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_withdraw, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handover, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_manifest_country_and_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handover_after_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handover_ignores_strangers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clean_tmp, setup, teardown),
