@@ -75,6 +75,7 @@ struct config {
     struct sms_config sms;
     struct paper_config paper;
     struct http_config http;
+    long audit_checkpoint;     /* seconds between audit checkpoints (audit.checkpoint); 0 = none */
     struct policy *policies;
     size_t npolicies;
 };

@@ -109,3 +109,20 @@ void log_message(int priority, int64_t message_id, const char *fmt, ...)
     log_emit(priority, message_id, fmt, ap);
     va_end(ap);
 }
+
+void log_with_id(int priority, const char *message_id, const char *text)
+{
+    if (logger.journal) {
+        sd_journal_send("MESSAGE=%s", text, "MESSAGE_ID=%s", message_id, "PRIORITY=%d", priority,
+                        "SYSLOG_IDENTIFIER=%s", logger.ident, NULL);
+        return;
+    }
+    struct timespec ts;
+    struct tm tm;
+    char stamp[32];
+    clock_gettime(CLOCK_REALTIME, &ts);
+    localtime_r(&ts.tv_sec, &tm);
+    strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
+    fprintf(stderr, "%s.%03ld %s[%s]: %s\n", stamp, ts.tv_nsec / 1000000, logger.ident,
+            priority_name(priority), text);
+}

@@ -54,13 +54,13 @@ def test_schema_applies_to_empty_database(pg):
             "SELECT version FROM herinnerd.schema_version ORDER BY version")]
         tables = {r[0] for r in conn.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'herinnerd'")}
-    assert versions == [1, 2, 3, 4, 5]
+    assert versions == [1, 2, 3, 4, 5, 6]
     assert {"recipients", "messages", "escalations", "attempts", "schema_version"} <= tables
 
 
 def test_fixture_database_has_schema_and_roles(pg):
     assert [r["version"] for r in pg.query(
-        "SELECT version FROM herinnerd.schema_version ORDER BY 1")] == [1, 2, 3, 4, 5]
+        "SELECT version FROM herinnerd.schema_version ORDER BY 1")] == [1, 2, 3, 4, 5, 6]
     for role, group in pg.ROLES:
         assert pg.query("SELECT pg_has_role(%s, %s, 'MEMBER') AS m", role, group)[0]["m"]
 

@@ -224,6 +224,31 @@ static void exact_kind_beats_wildcard(void **state)
     config_free(cfg);
 }
 
+/* audit.checkpoint: default one hour, any duration, "0s" for none, nothing else in the group */
+static void audit_checkpoint(void **state)
+{
+    char err[1024];
+    (void)state;
+    struct config *cfg = load_text(GOOD_HEAD ONE_POLICY("{ channel = \"email\"; after = \"0s\"; }"),
+                                   err, sizeof(err));
+    if (cfg == NULL)
+        fail_msg("%s", err);
+    assert_int_equal(cfg->audit_checkpoint, 3600);
+    config_free(cfg);
+    cfg = load_text(GOOD_HEAD "audit: { checkpoint = \"15m\"; };\n"
+                    ONE_POLICY("{ channel = \"email\"; after = \"0s\"; }"), err, sizeof(err));
+    if (cfg == NULL)
+        fail_msg("%s", err);
+    assert_int_equal(cfg->audit_checkpoint, 900);
+    config_free(cfg);
+    expect_error(GOOD_HEAD "audit: { checkpoint = \"hourly\"; };\n"
+                 ONE_POLICY("{ channel = \"email\"; after = \"0s\"; }"), 3,
+                 "'checkpoint' must be a duration");
+    expect_error(GOOD_HEAD "audit: { checkpoint = \"1h\"; export = \"x\"; };\n"
+                 ONE_POLICY("{ channel = \"email\"; after = \"0s\"; }"), 3,
+                 "unknown key 'export' in audit");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -245,6 +270,7 @@ int main(void)
         cmocka_unit_test(duplicate_policy),
         cmocka_unit_test(unknown_time_zone),
         cmocka_unit_test(exact_kind_beats_wildcard),
+        cmocka_unit_test(audit_checkpoint),
     };
     return cmocka_run_group_tests_name("config", tests, setup, teardown);
 }
