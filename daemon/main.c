@@ -15,6 +15,7 @@
 #include <event2/thread.h>
 #include <systemd/sd-daemon.h>
 
+#include "checkpoint.h"
 #include "config.h"
 #include "config_store.h"
 #include "daemon.h"
@@ -154,6 +155,7 @@ static void daemon_finalise(struct daemon *d)
             d->channel_ops[ch]->stop(d->channel_state[ch]);
     http_stop(d->http);
     db_free(d->db);
+    checkpoint_free(d->checkpoint);         /* after db_free: no callback can reach it */
     engine_free(d->engine);
     free(d->metrics);
     while (d->configs) {
@@ -215,7 +217,8 @@ int main(int argc, char **argv)
     struct db_events ev = { db_connected_cb, db_disconnected_cb, db_notify_cb, &d };
     if ((d.base = event_base_new()) == NULL || (d.metrics = calloc(1, sizeof(*d.metrics))) == NULL ||
         (d.engine = engine_new(&d)) == NULL ||
-        (d.db = db_new(d.base, cfg->conninfo, "herinnerd_message", &ev)) == NULL) {
+        (d.db = db_new(d.base, cfg->conninfo, "herinnerd_message", &ev)) == NULL ||
+        (d.checkpoint = checkpoint_new(d.base, d.db, cfg->audit_checkpoint, cfg->instance)) == NULL) {
         log_err("out of memory at start-up");
         goto fail;
     }
