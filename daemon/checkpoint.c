@@ -12,6 +12,8 @@
 /* journalctl MESSAGE_ID=... finds them all; the auditors' copy of the chain heads */
 #define CHECKPOINT_MESSAGE_ID "4841786c51c447318faa6fda1bdd26db"
 
+#define FIRST_AFTER 60      /* seconds from start to the first checkpoint, at most */
+
 struct checkpoint {
     struct db *db;
     struct event *timer;
@@ -44,21 +46,29 @@ void checkpoint_now(struct checkpoint *cp)
     db_query(cp->db, 0, "SELECT herinnerd.write_checkpoint($1)", 1, params, written, cp);
 }
 
+static void arm(struct checkpoint *cp, long seconds)
+{
+    struct timeval tv = { .tv_sec = seconds };
+
+    evtimer_del(cp->timer);
+    if (seconds > 0)
+        evtimer_add(cp->timer, &tv);
+}
+
 static void tick(evutil_socket_t fd, short what, void *arg)
 {
+    struct checkpoint *cp = arg;
+
     (void)fd;
     (void)what;
-    checkpoint_now(arg);
+    checkpoint_now(cp);
+    arm(cp, cp->interval);
 }
 
 void checkpoint_set_interval(struct checkpoint *cp, long interval)
 {
-    struct timeval tv = { .tv_sec = interval };
-
     cp->interval = interval;
-    evtimer_del(cp->timer);
-    if (interval > 0)
-        event_add(cp->timer, &tv);
+    arm(cp, interval);
 }
 
 struct checkpoint *checkpoint_new(struct event_base *base, struct db *db, long interval,
@@ -67,12 +77,14 @@ struct checkpoint *checkpoint_new(struct event_base *base, struct db *db, long i
     struct checkpoint *cp = calloc(1, sizeof(*cp));
 
     if (cp == NULL || (cp->writer = strdup(writer)) == NULL ||
-        (cp->timer = event_new(base, -1, EV_PERSIST, tick, cp)) == NULL) {
+        (cp->timer = evtimer_new(base, tick, cp)) == NULL) {
         checkpoint_free(cp);
         return NULL;
     }
     cp->db = db;
-    checkpoint_set_interval(cp, interval);
+    /* the first soon, so that a process restarted more often than the interval is anchored too */
+    cp->interval = interval;
+    arm(cp, interval < FIRST_AFTER ? interval : FIRST_AFTER);
     return cp;
 }
 

@@ -10,7 +10,7 @@ struct db;
 struct checkpoint;
 
 /* A checkpoint every INTERVAL seconds (0: none), recorded as written by WRITER (copied). The
- * first one comes one interval after start. NULL when out of memory. */
+ * first one comes after a minute (or INTERVAL, if shorter). NULL when out of memory. */
 struct checkpoint *checkpoint_new(struct event_base *base, struct db *db, long interval,
                                   const char *writer);
 /* A new interval (reload); counted from now. */

@@ -51,6 +51,19 @@ static const char *priority_name(int priority)
     }
 }
 
+/* One line on stderr: time, who, how bad, what. */
+static void stderr_line(int priority, const char *text)
+{
+    struct timespec ts;
+    struct tm tm;
+    char stamp[32];
+    clock_gettime(CLOCK_REALTIME, &ts);
+    localtime_r(&ts.tv_sec, &tm);
+    strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
+    fprintf(stderr, "%s.%03ld %s[%s]: %s\n", stamp, ts.tv_nsec / 1000000, logger.ident,
+            priority_name(priority), text);
+}
+
 static void log_emit(int priority, int64_t message_id, const char *fmt, va_list ap)
 {
     char text[2048];
@@ -69,14 +82,7 @@ static void log_emit(int priority, int64_t message_id, const char *fmt, va_list 
         return;
     }
 
-    struct timespec ts;
-    struct tm tm;
-    char stamp[32];
-    clock_gettime(CLOCK_REALTIME, &ts);
-    localtime_r(&ts.tv_sec, &tm);
-    strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
-    fprintf(stderr, "%s.%03ld %s[%s]: %s\n", stamp, ts.tv_nsec / 1000000, logger.ident,
-            priority_name(priority), text);
+    stderr_line(priority, text);
 }
 
 #define LOG_FN(name, prio)                      \
@@ -117,12 +123,5 @@ void log_with_id(int priority, const char *message_id, const char *text)
                         "SYSLOG_IDENTIFIER=%s", logger.ident, NULL);
         return;
     }
-    struct timespec ts;
-    struct tm tm;
-    char stamp[32];
-    clock_gettime(CLOCK_REALTIME, &ts);
-    localtime_r(&ts.tv_sec, &tm);
-    strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
-    fprintf(stderr, "%s.%03ld %s[%s]: %s\n", stamp, ts.tv_nsec / 1000000, logger.ident,
-            priority_name(priority), text);
+    stderr_line(priority, text);
 }

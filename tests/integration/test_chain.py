@@ -132,7 +132,7 @@ def test_a_fact_is_recorded_once(pg, message):
         first = add_attempt(a, message, 0, chain="w", fact="claim-1:sent")
         assert first is not None
         assert add_attempt(b, message, 0, chain="v", fact="claim-1:sent") is None   # skipped
-        assert pg.query("SELECT seq FROM herinnerd.chains WHERE chain = 'v'") in ([], [{"seq": 0}])
+        assert pg.query("SELECT seq FROM herinnerd.chains WHERE chain = 'v'") == []
         # two writers of one fact at the same time: the second gets unique_violation at the
         # first's commit, and a retry is skipped
         a.execute("BEGIN")
