@@ -542,6 +542,18 @@ static int parse_http(struct parser *p, const config_setting_t *g, struct http_c
     return 0;
 }
 
+/* audit: { checkpoint = "1h"; } -- how often the daemon anchors the attempt chains */
+static int parse_audit(struct parser *p, const config_setting_t *g, struct config *cfg)
+{
+    static const char *const keys[] = { "checkpoint", NULL };
+
+    cfg->audit_checkpoint = 3600;
+    if (g == NULL)
+        return 0;
+    return check_keys(p, g, "audit", keys) == -1 ||
+           get_duration(p, g, "checkpoint", &cfg->audit_checkpoint) == -1 ? -1 : 0;
+}
+
 int config_channel_enabled(const struct config *cfg, enum channel_id ch)
 {
     switch (ch) {
@@ -787,8 +799,9 @@ static int parse_top(struct parser *p, const config_setting_t *root, struct conf
 {
     static const char *const keys[] = { "database", "email", "sms", "paper", "http", "policies",
                                         "instance", "timezone", "inbox_url", "lease",
-                                        "allow_http_links", "holidays", "holiday_options", NULL };
-    const config_setting_t *db, *email, *sms, *paper, *http;
+                                        "allow_http_links", "holidays", "holiday_options",
+                                        "audit", NULL };
+    const config_setting_t *db, *email, *sms, *paper, *http, *audit;
 
     if (check_keys(p, root, "the top level", keys) == -1 ||
         get_string(p, root, "instance", 0, &cfg->instance) == -1 ||
@@ -798,7 +811,8 @@ static int parse_top(struct parser *p, const config_setting_t *root, struct conf
         get_bool(p, root, "allow_http_links", &cfg->allow_http_links) == -1 ||
         get_group(p, root, "database", &db) == -1 || get_group(p, root, "email", &email) == -1 ||
         get_group(p, root, "sms", &sms) == -1 || get_group(p, root, "paper", &paper) == -1 ||
-        get_group(p, root, "http", &http) == -1)
+        get_group(p, root, "http", &http) == -1 || get_group(p, root, "audit", &audit) == -1 ||
+        parse_audit(p, audit, cfg) == -1)
         return -1;
     if (parse_database(p, db, cfg) == -1 || parse_email(p, email, &cfg->email) == -1 ||
         parse_sms(p, sms, &cfg->sms) == -1 || parse_paper(p, paper, &cfg->paper) == -1 ||

@@ -95,6 +95,7 @@ struct config {
     struct paper_config paper;
     struct http_config http;
     struct holiday_config holidays;
+    long audit_checkpoint;     /* seconds between audit checkpoints (audit.checkpoint); 0 = none */
     struct policy *policies;
     size_t npolicies;
 };

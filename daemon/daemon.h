@@ -7,6 +7,7 @@
 #include "channels/channel.h"
 #include "config.h"
 
+struct checkpoint;
 struct db;
 struct engine;
 struct http;
@@ -33,6 +34,7 @@ struct daemon {
     char token[40];                    /* this process: its claims and its audit chain */
     struct http *http;
     struct metrics *metrics;
+    struct checkpoint *checkpoint;      /* audit checkpoints on a timer */
     const struct channel_ops *channel_ops[CHANNEL_COUNT];
     void *channel_state[CHANNEL_COUNT];
     struct event *sighup, *sigterm, *sigint, *watchdog, *drain_timer;

@@ -51,6 +51,19 @@ static const char *priority_name(int priority)
     }
 }
 
+/* One line on stderr: time, who, how bad, what. */
+static void stderr_line(int priority, const char *text)
+{
+    struct timespec ts;
+    struct tm tm;
+    char stamp[32];
+    clock_gettime(CLOCK_REALTIME, &ts);
+    localtime_r(&ts.tv_sec, &tm);
+    strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
+    fprintf(stderr, "%s.%03ld %s[%s]: %s\n", stamp, ts.tv_nsec / 1000000, logger.ident,
+            priority_name(priority), text);
+}
+
 static void log_emit(int priority, int64_t message_id, const char *fmt, va_list ap)
 {
     char text[2048];
@@ -69,14 +82,7 @@ static void log_emit(int priority, int64_t message_id, const char *fmt, va_list 
         return;
     }
 
-    struct timespec ts;
-    struct tm tm;
-    char stamp[32];
-    clock_gettime(CLOCK_REALTIME, &ts);
-    localtime_r(&ts.tv_sec, &tm);
-    strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
-    fprintf(stderr, "%s.%03ld %s[%s]: %s\n", stamp, ts.tv_nsec / 1000000, logger.ident,
-            priority_name(priority), text);
+    stderr_line(priority, text);
 }
 
 #define LOG_FN(name, prio)                      \
@@ -108,4 +114,14 @@ void log_message(int priority, int64_t message_id, const char *fmt, ...)
     va_start(ap, fmt);
     log_emit(priority, message_id, fmt, ap);
     va_end(ap);
+}
+
+void log_with_id(int priority, const char *message_id, const char *text)
+{
+    if (logger.journal) {
+        sd_journal_send("MESSAGE=%s", text, "MESSAGE_ID=%s", message_id, "PRIORITY=%d", priority,
+                        "SYSLOG_IDENTIFIER=%s", logger.ident, NULL);
+        return;
+    }
+    stderr_line(priority, text);
 }

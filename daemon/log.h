@@ -19,4 +19,8 @@ void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn)
 void log_message(int priority, int64_t message_id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* TEXT as it is (no format, no length limit, never dropped) with the journal field MESSAGE_ID
+ * (32 hex digits), for lines people look up by kind, e.g. the audit checkpoints. */
+void log_with_id(int priority, const char *message_id, const char *text);
+
 #endif

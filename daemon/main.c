@@ -18,6 +18,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "buildinfo.h"
+#include "checkpoint.h"
 #include "config.h"
 #include "config_store.h"
 #include "daemon.h"
@@ -303,6 +304,7 @@ static int daemon_finalise(struct daemon *d)
     http_stop(d->http);
     schema_free(d->schema);
     db_free(d->db);             /* statements still queued fail: the ledger logs their facts */
+    checkpoint_free(d->checkpoint);         /* after db_free: no callback can reach it */
     lost += ledger_free(d->ledger);     /* what it still holds is logged, fact by fact */
     if (d->engine)
         lost += engine_unfinished(d->engine);
@@ -381,7 +383,8 @@ int main(int argc, char **argv)
         (d.engine = engine_new(&d)) == NULL ||
         (d.db = db_new(d.base, cfg->conninfo, "herinnerd_message", &ev)) == NULL ||
         (d.ledger = ledger_new(d.base, d.db, cfg->instance, chain)) == NULL ||
-        (d.schema = schema_new(d.base, d.db, schema_changed_cb, &d)) == NULL) {
+        (d.schema = schema_new(d.base, d.db, schema_changed_cb, &d)) == NULL ||
+        (d.checkpoint = checkpoint_new(d.base, d.db, cfg->audit_checkpoint, cfg->instance)) == NULL) {
         log_err("out of memory at start-up");
         goto fail;
     }

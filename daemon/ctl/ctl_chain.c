@@ -56,6 +56,7 @@ struct verify {
 
     /* the chain being read */
     char *chain;
+    char *name;                 /* percent-encoded, for messages */
     int legacy;
     long long seq;              /* last seq read, 0 before the first row */
     char hash[65];              /* last row's stored hash */
@@ -378,11 +379,10 @@ oom:
 /* The chain just read is complete: its tail must reach every head that is on record. */
 static void end_chain(struct verify *v)
 {
-    const char *name;
+    const char *name = v->name;
 
     if (v->chain == NULL)
         return;
-    name = pct(v->chain);
     for (; v->need_at < v->need_end; v->need_at++) {
         const struct need *n = &v->needs[v->need_at];
         if (n->seq > v->seq)
@@ -396,7 +396,8 @@ static void end_chain(struct verify *v)
         problem(v, "chain %s: herinnerd.chains has its head at seq %lld, the rows end at seq %lld: "
                 "rows removed, or written past the trigger", name, v->head->seq, v->seq);
     free(v->chain);
-    v->chain = NULL;
+    free(v->name);
+    v->chain = v->name = NULL;
 }
 
 static int start_chain(struct verify *v, const char *chain)
@@ -405,7 +406,7 @@ static int start_chain(struct verify *v, const char *chain)
     struct head hkey = { .chain = (char *)chain };
     size_t lo = 0, hi = v->nneeds;
 
-    if ((v->chain = strdup(chain)) == NULL)
+    if ((v->chain = strdup(chain)) == NULL || (v->name = strdup(pct(chain))) == NULL)
         return -1;
     v->legacy = strcmp(chain, LEGACY_CHAIN) == 0;
     v->seq = 0;
@@ -443,7 +444,7 @@ static int check_row(struct verify *v, const PGresult *r, int i)
         if (start_chain(v, chain) == -1)
             return -1;
     }
-    const char *name = pct(chain);
+    const char *name = v->name;
     v->rows++;
 
     if (seq != v->seq + 1) {
@@ -571,6 +572,7 @@ out:
         free(v.heads[i].chain);
     free(v.heads);
     free(v.chain);
+    free(v.name);
     return rc;
 }
 

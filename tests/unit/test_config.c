@@ -724,6 +724,31 @@ static void paper_contact(void **state)
         ONE_POLICY("{ channel = \"paper\"; after = \"0s\"; }"), 4, "'contact' must be one line");
 }
 
+/* audit.checkpoint: default one hour, any duration, "0s" for none, nothing else in the group */
+static void audit_checkpoint(void **state)
+{
+    char err[1024];
+    (void)state;
+    struct config *cfg = load_text(GOOD_HEAD ONE_POLICY("{ channel = \"email\"; after = \"0s\"; }"),
+                                   err, sizeof(err));
+    if (cfg == NULL)
+        fail_msg("%s", err);
+    assert_int_equal(cfg->audit_checkpoint, 3600);
+    config_free(cfg);
+    cfg = load_text(GOOD_HEAD "audit: { checkpoint = \"15m\"; };\n"
+                    ONE_POLICY("{ channel = \"email\"; after = \"0s\"; }"), err, sizeof(err));
+    if (cfg == NULL)
+        fail_msg("%s", err);
+    assert_int_equal(cfg->audit_checkpoint, 900);
+    config_free(cfg);
+    expect_error(GOOD_HEAD "audit: { checkpoint = \"hourly\"; };\n"
+                 ONE_POLICY("{ channel = \"email\"; after = \"0s\"; }"), 3,
+                 "'checkpoint' must be a duration");
+    expect_error(GOOD_HEAD "audit: { checkpoint = \"1h\"; export = \"x\"; };\n"
+                 ONE_POLICY("{ channel = \"email\"; after = \"0s\"; }"), 3,
+                 "unknown key 'export' in audit");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -778,6 +803,7 @@ int main(void)
         cmocka_unit_test(bad_holidays),
         cmocka_unit_test(email_helo),
         cmocka_unit_test(paper_contact),
+        cmocka_unit_test(audit_checkpoint),
     };
     const struct CMUnitTest include_tests[] = {
         cmocka_unit_test(included_text_is_hashed_and_stored),
