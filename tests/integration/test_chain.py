@@ -436,3 +436,48 @@ policies = ( {{ name = "default"; kinds = [ "*" ];
     r = verify(pg, "--checkpoints", d.logfile)
     assert r.returncode == 0 and "0 problems" in r.stdout, r.stdout
     assert re.search(r"against [1-9]\d* checkpoints", r.stdout)
+
+
+def test_upgrade_of_a_forked_legacy_chain(pg):
+    """What overlapping writers left under the old code: row 2 (id drawn first, lock taken
+    last) links to row 3, rows 3 and 4 both to what was then the highest id. verify notes the
+    fork and stays clean; a row that links to nothing is still a problem."""
+    pg.create_database("forked")
+    for f in sorted((TOP / "sql").glob("*.sql")):
+        if int(f.name[:3]) <= 5:
+            psql(pg, "forked", f)
+    with pg.connect(dbname="forked") as conn:
+        rid = conn.execute("INSERT INTO herinnerd.recipients (name) VALUES ('x') RETURNING id"
+                           ).fetchone()[0]
+        mid = conn.execute("INSERT INTO herinnerd.messages (recipient_id, sender, kind, subject)"
+                           " VALUES (%s, 's', 'k', 'subj') RETURNING id", (rid,)).fetchone()[0]
+        ins = ("INSERT INTO herinnerd.attempts (id, message_id, step, channel, outcome, instance,"
+               " config_sha256, prev_hash) OVERRIDING SYSTEM VALUE"
+               " VALUES (%s, %s, %s, 'email', 'sent', 'old', 'c',"
+               "         (SELECT hash FROM herinnerd.attempts WHERE id = %s))")
+        seal = ("UPDATE herinnerd.attempts a SET hash = sha256(herinnerd.attempt_digest_input(a))"
+                " WHERE id = %s")
+        with conn.transaction():
+            conn.execute("ALTER TABLE herinnerd.attempts DISABLE TRIGGER USER")
+            for id_, prev in ((1, None), (3, 1), (2, 3), (4, 3)):
+                conn.execute(ins, (id_, mid, id_, prev))
+                conn.execute(seal, (id_,))
+            conn.execute("ALTER TABLE herinnerd.attempts ENABLE TRIGGER USER")
+            conn.execute("SELECT setval(pg_get_serial_sequence('herinnerd.attempts', 'id'), 4)")
+    for f in sorted((TOP / "sql").glob("*.sql")):
+        if int(f.name[:3]) > 5:
+            psql(pg, "forked", f)
+    r = verify(pg, dbname="forked")
+    assert r.returncode == 0 and "4 attempts in 1 chains checked, 0 problems" in r.stdout, r.stdout
+    assert "note: 2 rows of chain legacy" in r.stdout
+
+    with pg.connect(dbname="forked") as conn:
+        with conn.transaction():
+            conn.execute("ALTER TABLE herinnerd.attempts DISABLE TRIGGER USER")
+            conn.execute("UPDATE herinnerd.attempts SET prev_hash = sha256('nothing')"
+                         " WHERE id = 3")
+            conn.execute(seal, (3,))
+            conn.execute("ALTER TABLE herinnerd.attempts ENABLE TRIGGER USER")
+    r = verify(pg, dbname="forked")
+    assert r.returncode == 1 and "chain legacy seq 3 (attempt 3): prev_hash is not" in r.stdout, \
+        r.stdout
