@@ -225,16 +225,16 @@ BEGIN
     RETURN line;
 END $$;
 
--- Checkpoints stay as written, too.
-CREATE FUNCTION herinnerd.checkpoints_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Checkpoints stay as written, too: the attempts' guard (002), now naming the table it guards.
+CREATE OR REPLACE FUNCTION herinnerd.attempts_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    RAISE EXCEPTION 'herinnerd.checkpoints is append-only: % refused', TG_OP
+    RAISE EXCEPTION '%.% is append-only: % refused', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP
         USING ERRCODE = 'insufficient_privilege';
 END $$;
 CREATE TRIGGER checkpoints_no_update BEFORE UPDATE OR DELETE ON herinnerd.checkpoints
-    FOR EACH ROW EXECUTE FUNCTION herinnerd.checkpoints_append_only();
+    FOR EACH ROW EXECUTE FUNCTION herinnerd.attempts_append_only();
 CREATE TRIGGER checkpoints_no_truncate BEFORE TRUNCATE ON herinnerd.checkpoints
-    FOR EACH STATEMENT EXECUTE FUNCTION herinnerd.checkpoints_append_only();
+    FOR EACH STATEMENT EXECUTE FUNCTION herinnerd.attempts_append_only();
 
 -- 7. Rights: writers reach chains and checkpoints only through the functions above.
 REVOKE ALL ON FUNCTION herinnerd.attempts_chain(), herinnerd.attempts_chain_head(),

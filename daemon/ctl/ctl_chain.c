@@ -7,7 +7,11 @@
  * the stored hash of the row before, each hash covers its row, the last row is the head that
  * herinnerd.chains records. With checkpoint lines (kept outside the database) every head they
  * commit to must still be there with the same hash: that catches tail deletion and a complete
- * rehash by someone who can switch the triggers off. */
+ * rehash by someone who can switch the triggers off.
+ *
+ * The chain 'legacy' holds the rows written before sql/006: the v1 digest, seq in id order. The
+ * old code forked it when writers overlapped, so there a row may link to another existing
+ * legacy row than the one before it; that is counted and noted, not a problem. */
 #include <ctype.h>
 #include <errno.h>
 #include <pwd.h>
@@ -53,6 +57,7 @@ struct verify {
     struct head *heads;
     size_t nheads;
     long long rows, chains, problems;
+    long long forks;            /* legacy rows linked to another existing row than the one before */
 
     /* the chain being read */
     char *chain;
@@ -141,13 +146,25 @@ static int hex_decode(const char *hex, unsigned char *out, size_t max)
 
 enum col { C_CHAIN, C_SEQ, C_ID, C_MESSAGE, C_STEP, C_TRY, C_CHANNEL, C_OUTCOME, C_DETAIL,
            C_ADDRESS, C_EXTERNAL, C_CREATED, C_INSTANCE, C_CONFIG, C_CLAIM, C_FACT, C_PREV,
-           C_HASH, NCOLS };
+           C_HASH, C_PREV_KNOWN, NCOLS };
 
-#define ROWS_SQL \
-    "SELECT chain, seq, id, message_id, step, try, channel, outcome, detail, address," \
-    "       external_id, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')," \
-    "       instance, config_sha256, claim, fact, encode(prev_hash, 'hex'), encode(hash, 'hex')" \
-    "  FROM herinnerd.attempts ORDER BY chain, seq"
+#define ROW_COLUMNS \
+    "SELECT a.chain, a.seq, a.id, a.message_id, a.step, a.try, a.channel, a.outcome, a.detail," \
+    "       a.address, a.external_id," \
+    "       to_char(a.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')," \
+    "       a.instance, a.config_sha256, a.claim, a.fact, encode(a.prev_hash, 'hex')," \
+    "       encode(a.hash, 'hex'), "
+
+/* The legacy chain first. Its writers forked it (ids drawn before the lock, the predecessor
+ * "the highest visible id"), so a row may link to a row other than the one before it in id
+ * order; prev_known says whether the row it links to exists at all. */
+#define LEGACY_SQL ROW_COLUMNS "k.hash IS NOT NULL" \
+    "  FROM herinnerd.attempts a" \
+    "  LEFT JOIN (SELECT DISTINCT hash FROM herinnerd.attempts WHERE chain = '" LEGACY_CHAIN "') k" \
+    "    ON k.hash = a.prev_hash" \
+    " WHERE a.chain = '" LEGACY_CHAIN "' ORDER BY a.seq"
+#define CHAINS_SQL ROW_COLUMNS "false" \
+    "  FROM herinnerd.attempts a WHERE a.chain <> '" LEGACY_CHAIN "' ORDER BY a.chain, a.seq"
 
 /* v2: 'N' for NULL, else 'S' <bytes> ':' <value>, field by field. */
 static void digest_field(EVP_MD_CTX *md, const PGresult *r, int row, int col)
@@ -456,9 +473,13 @@ static int check_row(struct verify *v, const PGresult *r, int i)
             problem(v, "chain %s: seq %lld (attempt %s) follows seq %lld: rows removed", name, seq,
                     id, v->seq);
     }
-    if (!gap && (v->seq == 0 ? prev != NULL : prev == NULL || strcmp(prev, v->hash) != 0))
-        problem(v, "chain %s seq %lld (attempt %s): prev_hash is not the hash of seq %lld: a row "
-                "was inserted, removed or rewritten", name, seq, id, seq - 1);
+    if (!gap && (v->seq == 0 ? prev != NULL : prev == NULL || strcmp(prev, v->hash) != 0)) {
+        if (v->legacy && v->seq > 0 && prev && *PQgetvalue(r, i, C_PREV_KNOWN) == 't')
+            v->forks++;         /* the old code's fork: it links to a row that exists */
+        else
+            problem(v, "chain %s seq %lld (attempt %s): prev_hash is not the hash of seq %lld: "
+                    "a row was inserted, removed or rewritten", name, seq, id, seq - 1);
+    }
     if (row_digest(r, i, v->legacy, want) == -1) {
         fprintf(stderr, "herinnerctl: cannot compute SHA-256\n");
         return -1;
@@ -513,19 +534,13 @@ static int exec_ok(PGconn *conn, const char *sql)
     return ok;
 }
 
-static int verify_rows(PGconn *conn, struct verify *v)
+/* Every row a cursor DECLARE opens, FETCH by FETCH. */
+static int check_cursor(PGconn *conn, struct verify *v, const char *declare, const char *fetch)
 {
-    if (PQsetClientEncoding(conn, "UTF8") != 0) {
-        fprintf(stderr, "herinnerctl: cannot use UTF8: %s", PQerrorMessage(conn));
-        return -1;
-    }
-    /* one snapshot for the rows and herinnerd.chains */
-    if (!exec_ok(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") ||
-        load_heads(conn, v) == -1 ||
-        !exec_ok(conn, "DECLARE chain_rows NO SCROLL CURSOR FOR " ROWS_SQL))
+    if (!exec_ok(conn, declare))
         return -1;
     for (;;) {
-        PGresult *r = PQexec(conn, "FETCH FORWARD " STR(FETCH_ROWS) " FROM chain_rows");
+        PGresult *r = PQexec(conn, fetch);
         if (PQresultStatus(r) != PGRES_TUPLES_OK || PQnfields(r) != NCOLS) {
             fprintf(stderr, "herinnerctl: reading attempts: %s", PQresultErrorMessage(r));
             PQclear(r);
@@ -539,8 +554,24 @@ static int verify_rows(PGconn *conn, struct verify *v)
             }
         PQclear(r);
         if (n < FETCH_ROWS)
-            break;
+            return 0;
     }
+}
+
+static int verify_rows(PGconn *conn, struct verify *v)
+{
+    if (PQsetClientEncoding(conn, "UTF8") != 0) {
+        fprintf(stderr, "herinnerctl: cannot use UTF8: %s", PQerrorMessage(conn));
+        return -1;
+    }
+    /* one snapshot for the rows and herinnerd.chains */
+    if (!exec_ok(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") ||
+        load_heads(conn, v) == -1 ||
+        check_cursor(conn, v, "DECLARE legacy_rows NO SCROLL CURSOR FOR " LEGACY_SQL,
+                     "FETCH FORWARD " STR(FETCH_ROWS) " FROM legacy_rows") == -1 ||
+        check_cursor(conn, v, "DECLARE chain_rows NO SCROLL CURSOR FOR " CHAINS_SQL,
+                     "FETCH FORWARD " STR(FETCH_ROWS) " FROM chain_rows") == -1)
+        return -1;
     end_chain(v);
     missing_chains(v);
     return exec_ok(conn, "COMMIT") ? 0 : -1;
@@ -561,6 +592,10 @@ static int chain_verify(const struct ctl *ctl, const char *checkpoints)
     if (checkpoints)
         printf(", against %d checkpoints (%zu heads)", v.nlines, v.nneeds);
     printf(", %lld problems\n", v.problems);
+    if (v.forks)
+        printf("note: %lld rows of chain " LEGACY_CHAIN " (written before sql/006) link to an "
+               "existing row other than the one before them: the old single chain forked when "
+               "writers overlapped\n", v.forks);
     rc = v.problems ? 1 : 0;
 out:
     if (conn)

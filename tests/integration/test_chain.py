@@ -357,19 +357,30 @@ def psql(pg, dbname, path):
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def old_database(pg, dbname):
+    """A database as sql/001-005 built it, with one message; the message's id."""
+    pg.create_database(dbname)
+    for f in sorted((TOP / "sql").glob("*.sql")):
+        if int(f.name[:3]) <= 5:
+            psql(pg, dbname, f)
+    with pg.connect(dbname=dbname) as conn:
+        rid = conn.execute("INSERT INTO herinnerd.recipients (name) VALUES ('x') RETURNING id"
+                           ).fetchone()[0]
+        return conn.execute("INSERT INTO herinnerd.messages (recipient_id, sender, kind, subject)"
+                            " VALUES (%s, 's', 'k', 'subj') RETURNING id", (rid,)).fetchone()[0]
+
+
+def upgrade(pg, dbname):
+    """Apply the schema files after 005, as an upgrade does."""
+    for f in sorted((TOP / "sql").glob("*.sql")):
+        if int(f.name[:3]) > 5:
+            psql(pg, dbname, f)
+
+
 def test_upgrade_keeps_every_row_and_verifies(pg, workdir):
     """A database built by sql/001-005 with attempts in it: 006 keeps them (chain 'legacy', old
     hashes), new rows start their own chains, and verify is clean before and after."""
-    pg.create_database("old")
-    files = sorted((TOP / "sql").glob("*.sql"))
-    for f in files:
-        if int(f.name[:3]) <= 5:
-            psql(pg, "old", f)
-    with pg.connect(dbname="old") as conn:
-        rid = conn.execute("INSERT INTO herinnerd.recipients (name) VALUES ('x') RETURNING id"
-                           ).fetchone()[0]
-        mid = conn.execute("INSERT INTO herinnerd.messages (recipient_id, sender, kind, subject)"
-                           " VALUES (%s, 's', 'k', 'subj') RETURNING id", (rid,)).fetchone()[0]
+    mid = old_database(pg, "old")
     with pg.connect("herinnerd", dbname="old") as conn:
         for i in range(4):
             conn.execute("INSERT INTO herinnerd.attempts (message_id, step, channel, outcome,"
@@ -378,9 +389,7 @@ def test_upgrade_keeps_every_row_and_verifies(pg, workdir):
     with pg.connect(dbname="old") as conn:
         before = conn.execute("SELECT id, hash, prev_hash, created_at FROM herinnerd.attempts"
                               " ORDER BY id").fetchall()
-    for f in files:
-        if int(f.name[:3]) > 5:
-            psql(pg, "old", f)
+    upgrade(pg, "old")
     with pg.connect(dbname="old") as conn:
         after = conn.execute("SELECT id, hash, prev_hash, created_at FROM herinnerd.attempts"
                              " ORDER BY id").fetchall()
@@ -436,3 +445,39 @@ policies = ( {{ name = "default"; kinds = [ "*" ];
     r = verify(pg, "--checkpoints", d.logfile)
     assert r.returncode == 0 and "0 problems" in r.stdout, r.stdout
     assert re.search(r"against [1-9]\d* checkpoints", r.stdout)
+
+
+def test_upgrade_of_a_forked_legacy_chain(pg):
+    """What overlapping writers left under the old code: row 2 (id drawn first, lock taken
+    last) links to row 3, rows 3 and 4 both to what was then the highest id. verify notes the
+    fork and stays clean; a row that links to nothing is still a problem."""
+    mid = old_database(pg, "forked")
+    with pg.connect(dbname="forked") as conn:
+        ins = ("INSERT INTO herinnerd.attempts (id, message_id, step, channel, outcome, instance,"
+               " config_sha256, prev_hash) OVERRIDING SYSTEM VALUE"
+               " VALUES (%s, %s, %s, 'email', 'sent', 'old', 'c',"
+               "         (SELECT hash FROM herinnerd.attempts WHERE id = %s))")
+        seal = ("UPDATE herinnerd.attempts a SET hash = sha256(herinnerd.attempt_digest_input(a))"
+                " WHERE id = %s")
+        with conn.transaction():
+            conn.execute("ALTER TABLE herinnerd.attempts DISABLE TRIGGER USER")
+            for id_, prev in ((1, None), (3, 1), (2, 3), (4, 3)):
+                conn.execute(ins, (id_, mid, id_, prev))
+                conn.execute(seal, (id_,))
+            conn.execute("ALTER TABLE herinnerd.attempts ENABLE TRIGGER USER")
+            conn.execute("SELECT setval(pg_get_serial_sequence('herinnerd.attempts', 'id'), 4)")
+    upgrade(pg, "forked")
+    r = verify(pg, dbname="forked")
+    assert r.returncode == 0 and "4 attempts in 1 chains checked, 0 problems" in r.stdout, r.stdout
+    assert "note: 2 rows of chain legacy" in r.stdout
+
+    with pg.connect(dbname="forked") as conn:
+        with conn.transaction():
+            conn.execute("ALTER TABLE herinnerd.attempts DISABLE TRIGGER USER")
+            conn.execute("UPDATE herinnerd.attempts SET prev_hash = sha256('nothing')"
+                         " WHERE id = 3")
+            conn.execute(seal, (3,))
+            conn.execute("ALTER TABLE herinnerd.attempts ENABLE TRIGGER USER")
+    r = verify(pg, dbname="forked")
+    assert r.returncode == 1 and "chain legacy seq 3 (attempt 3): prev_hash is not" in r.stdout, \
+        r.stdout
