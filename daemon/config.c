@@ -300,11 +300,13 @@ static int parse_paper(struct parser *p, const config_setting_t *g, struct paper
 
 static int parse_http(struct parser *p, const config_setting_t *g, struct http_config *h)
 {
-    static const char *const keys[] = { "listen", NULL };
+    static const char *const keys[] = { "listen", "max_connections", NULL };
 
     if (g == NULL)
         return 0;
     if (check_keys(p, g, "http", keys) == -1 || get_string(p, g, "listen", 1, &h->listen) == -1)
+        return -1;
+    if (get_int(p, g, "max_connections", 4, 65536, &h->max_connections) == -1)
         return -1;
     if (strrchr(h->listen, ':') == NULL)
         return fail(p, config_setting_get_member(g, "listen"), "'listen' must be host:port");
