@@ -204,3 +204,15 @@ def test_dlr_answers_503_when_it_cannot_queue(pg, smtp, daemon):
         finally:
             c.close()
     wait_for(taken, timeout=20, what="/dlr takes reports again")
+
+
+def test_unit_sets_resource_limits():
+    """The unit bounds descriptors, memory and threads, each with a comment saying why."""
+    top = os.environ.get("HERINNERD_TOP", os.path.join(os.path.dirname(__file__), "..", ".."))
+    lines = open(os.path.join(top, "units", "herinnerd.service")).read().splitlines()
+    for key in ("LimitNOFILE", "MemoryMax", "TasksMax"):
+        at = [i for i, l in enumerate(lines) if l.startswith(key + "=")]
+        assert len(at) == 1, f"{key}= set once"
+        assert lines[at[0] - 1].startswith("#"), f"a comment above {key}="
+    nofile = next(l for l in lines if l.startswith("LimitNOFILE=")).split("=")[1]
+    assert int(nofile) >= 4096
