@@ -190,7 +190,8 @@ def test_dlr_answers_503_when_it_cannot_queue(pg, smtp, daemon):
     conn.close()
     assert codes.get(503, 0) > 0, codes
     assert codes.get(200, 0) <= 1100, codes
-    assert grown < 4096, f"RSS grew {grown} kB for 7,500 reports"
+    if not os.environ.get("HERINNERD_SANITIZERS"):   # ASan's quarantine holds freed memory
+        assert grown < 4096, f"RSS grew {grown} kB for 7,500 reports"
     assert d.running
     # the database is back: the queue drains and reports are taken again
     pg.start()
