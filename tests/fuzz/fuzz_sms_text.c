@@ -25,7 +25,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     struct sms_request r = { "user", "pass", part[1], "+31612345678", part[0],
                              size & 1 ? "http://127.0.0.1:9187/dlr?m=1&s=0&t=1&k=x&type=%d" : NULL };
-    free(sms_sendsms_query(&r));
+    char *query = sms_sendsms_query(&r);
+    /* only URL-safe bytes: nothing can add a parameter or break the request line */
+    for (const char *p = query; p && *p; p++)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+            abort();
+    free(query);
     if (sms_number_e164(part[2], "31", number, sizeof(number), &reason) == 0 &&
         (number[0] != '+' || strlen(number) > 1 + E164_MAX_DIGITS))
         abort();
