@@ -10,7 +10,7 @@ import socket
 import time
 from contextlib import contextmanager
 
-from harness import free_port, wait_for
+from harness import check_config, free_port, wait_for
 
 
 def config(pg, smtp, port, http_extra="", extra=""):
@@ -127,6 +127,25 @@ def test_healthz_answers_through_a_flood_of_idle_connections(pg, smtp, daemon):
             for s in socks:
                 s.close()
     assert healthz(port) == 200
+
+
+def test_configured_cap(pg, smtp, daemon, workdir):
+    """http.max_connections = 8: 50 idle connections leave at most 8 open, /healthz answers;
+    --check refuses a cap below 4."""
+    port = free_port()
+    d = daemon(config(pg, smtp, port, http_extra="max_connections = 8;"))
+    d.wait_ready()
+    base = fds(d.pid)
+    socks = open_idle(port, 50)
+    try:
+        assert healthz(port) == 200
+        assert fds(d.pid) <= base + 8 + 1
+        assert "closed the oldest idle one" in d.log()
+    finally:
+        for s in socks:
+            s.close()
+    rc, err = check_config(config(pg, smtp, port, http_extra="max_connections = 2;"), workdir)
+    assert rc != 0 and ":5: 'max_connections' must be between 4 and 65536" in err, err
 
 
 def test_accept_backs_off_when_out_of_descriptors(pg, smtp, daemon):
