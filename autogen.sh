@@ -4,10 +4,13 @@
 set -e
 cd "$(dirname "$0")"
 
+# clang + libclang-rt-14-dev (libFuzzer; only recommended by clang, so named): make fuzz;
+# valgrind: make check-valgrind
 need_pkgs="build-essential autoconf automake libtool pkg-config
   libsystemd-dev libesmtp-dev libpq-dev libconfig-dev libevent-dev libcmocka-dev libssl-dev libcairo2-dev
   postgresql postfix kannel kannel-extras python3-pytest python3-psycopg python3-aiosmtpd curl poppler-utils systemd
-  fonts-dejavu-core"
+  fonts-dejavu-core
+  clang libclang-rt-14-dev valgrind"
 # mandoc: the man pages' lint in make check (tests/integration/test_install.py)
 need_pkgs="$need_pkgs mandoc"
 

@@ -523,7 +523,7 @@ out:
 
 static int parse_http(struct parser *p, const config_setting_t *g, struct http_config *h)
 {
-    static const char *const keys[] = { "listen", "allow_remote", NULL };
+    static const char *const keys[] = { "listen", "allow_remote", "max_connections", NULL };
     int loopback = 0, allow_remote = 0;
 
     if (g == NULL)
@@ -539,6 +539,8 @@ static int parse_http(struct parser *p, const config_setting_t *g, struct http_c
         return fail(p, config_setting_get_member(g, "listen"),
                     "'listen' on %s can be reached from other hosts: set 'allow_remote = true;' "
                     "in 'http' if that is meant", h->listen);
+    if (get_int(p, g, "max_connections", 4, 65536, &h->max_connections) == -1)
+        return -1;
     return 0;
 }
 

@@ -77,6 +77,7 @@ struct paper_config {
 
 struct http_config {
     char *listen;              /* host:port, NULL = off */
+    int max_connections;       /* open connections kept; 0: from RLIMIT_NOFILE (http.c) */
 };
 
 struct config {

@@ -3,6 +3,7 @@
 #include "log.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,82 @@ void log_init(const char *ident, int debug)
     logger.journal = stderr_is_journal();
 }
 
+/* Rate limit. One kind of line (a format string: one call site) may appear LIMIT_BURST times per
+ * LIMIT_WINDOW seconds; the rest are counted, and the count is logged once that window is over
+ * (with the next line logged). A flood (accept() failing thousands of times a second) then costs
+ * a few lines, not the disk. Lines about one message (log_message) are that message's story and
+ * are never dropped; nor is the line before a fatal exit. */
+#define LIMIT_WINDOW 10
+#define LIMIT_BURST 20
+#define LIMIT_SLOTS 64
+#define LIMIT_SAMPLE 160        /* bytes of the first suppressed line quoted in the count */
+
+struct limit_slot {
+    const char *fmt;            /* NULL: free */
+    int priority;
+    time_t start;               /* CLOCK_MONOTONIC seconds */
+    unsigned long lines, suppressed;
+    char sample[LIMIT_SAMPLE];
+};
+
+static struct limit_slot limits[LIMIT_SLOTS];
+/* workers log from their threads */
+static pthread_mutex_t limit_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void log_write(int priority, int64_t message_id, const char *text);
+
+static time_t monotonic_seconds(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec;
+}
+
+/* Report and free the slots whose window is over. */
+static void limit_sweep(time_t now)
+{
+    for (size_t i = 0; i < LIMIT_SLOTS; i++) {
+        struct limit_slot *l = &limits[i];
+        char text[LIMIT_SAMPLE + 100];
+
+        if (l->fmt == NULL || now - l->start < LIMIT_WINDOW)
+            continue;
+        if (l->suppressed > 0) {
+            snprintf(text, sizeof(text), "%lu similar lines suppressed in %lds, the first: %s",
+                     l->suppressed, (long)(now - l->start), l->sample);
+            log_write(l->priority, 0, text);
+        }
+        l->fmt = NULL;
+    }
+}
+
+/* 1: log this line, 0: count it. Called with limit_lock held. */
+static int limit_admit(int priority, const char *fmt, const char *text)
+{
+    time_t now = monotonic_seconds();
+    struct limit_slot *l = NULL, *free_slot = NULL;
+
+    limit_sweep(now);
+    for (size_t i = 0; i < LIMIT_SLOTS && l == NULL; i++) {
+        if (limits[i].fmt == fmt)
+            l = &limits[i];
+        else if (limits[i].fmt == NULL && free_slot == NULL)
+            free_slot = &limits[i];
+    }
+    if (l == NULL) {
+        if (free_slot == NULL)
+            return 1;   /* 64 kinds of lines within one window are no flood of one kind */
+        l = free_slot;
+        *l = (struct limit_slot){ .fmt = fmt, .priority = priority, .start = now };
+    }
+    if (++l->lines <= LIMIT_BURST)
+        return 1;
+    if (l->suppressed++ == 0)
+        snprintf(l->sample, sizeof(l->sample), "%.*s", LIMIT_SAMPLE - 1, text);
+    return 0;
+}
+
 static const char *priority_name(int priority)
 {
     switch (priority) {
@@ -64,13 +141,8 @@ static void stderr_line(int priority, const char *text)
             priority_name(priority), text);
 }
 
-static void log_emit(int priority, int64_t message_id, const char *fmt, va_list ap)
+static void log_write(int priority, int64_t message_id, const char *text)
 {
-    char text[2048];
-
-    if (priority == LOG_DEBUG && !logger.debug)
-        return;
-    vsnprintf(text, sizeof(text), fmt, ap);
     if (logger.journal) {
         if (message_id > 0)
             sd_journal_send("MESSAGE=%s", text, "PRIORITY=%d", priority,
@@ -85,12 +157,26 @@ static void log_emit(int priority, int64_t message_id, const char *fmt, va_list 
     stderr_line(priority, text);
 }
 
+/* limit: subject to the rate limit (see above) */
+static void log_emit(int priority, int64_t message_id, int limit, const char *fmt, va_list ap)
+{
+    char text[2048];
+
+    if (priority == LOG_DEBUG && !logger.debug)
+        return;
+    vsnprintf(text, sizeof(text), fmt, ap);
+    pthread_mutex_lock(&limit_lock);
+    if (!limit || limit_admit(priority, fmt, text))
+        log_write(priority, message_id, text);
+    pthread_mutex_unlock(&limit_lock);
+}
+
 #define LOG_FN(name, prio)                      \
     void name(const char *fmt, ...)             \
     {                                           \
         va_list ap;                             \
         va_start(ap, fmt);                      \
-        log_emit(prio, 0, fmt, ap);             \
+        log_emit(prio, 0, 1, fmt, ap);           \
         va_end(ap);                             \
     }
 
@@ -103,7 +189,7 @@ void fatalx(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    log_emit(LOG_ERR, 0, fmt, ap);
+    log_emit(LOG_ERR, 0, 0, fmt, ap);
     va_end(ap);
     exit(1);
 }
@@ -112,7 +198,7 @@ void log_message(int priority, int64_t message_id, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    log_emit(priority, message_id, fmt, ap);
+    log_emit(priority, message_id, priority < LOG_INFO, fmt, ap);
     va_end(ap);
 }
 

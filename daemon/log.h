@@ -1,5 +1,6 @@
 /* Logging: to the journal (with structured fields) when stderr is connected to it, else to stderr.
- * Modelled on OpenSMTPD's log.h. */
+ * Modelled on OpenSMTPD's log.h. Each kind of line (format string) is rate-limited: 20 lines per
+ * 10 s, then a count of the suppressed ones (see log.c); info lines about one message are not. */
 #ifndef HERINNERD_LOG_H
 #define HERINNERD_LOG_H
 

@@ -152,7 +152,10 @@ int daemon_reload(struct daemon *d, struct config *cfg, char *err, size_t errlen
     for (ch = 0; ch < CHANNEL_COUNT; ch++)
         if (channel_table[ch] && config_channel_enabled(cfg, ch))
             channel_table[ch]->commit(d->channel_state[ch], cfg, prepared[ch]);
+    long checkpoint_was = d->cfg->audit_checkpoint;
     use_config(d, entry, cfg);
+    if (cfg->audit_checkpoint != checkpoint_was)
+        checkpoint_set_interval(d->checkpoint, cfg->audit_checkpoint);
     return 0;
 fail:
     for (ch = 0; ch < CHANNEL_COUNT; ch++)

@@ -76,6 +76,16 @@ static void encode_words(FILE *f, const char *value, size_t first_line_used)
     }
 }
 
+/* Plain text can be folded only at spaces: a word longer than a line (2,000 letters without a
+ * space) would stay one line beyond RFC 5322's limit, so such values are encoded instead. */
+static int words_fit(const char *s, size_t room)
+{
+    for (size_t n; *s; s += n + (s[n] == ' '))
+        if ((n = strcspn(s, " ")) > room)
+            return 0;
+    return 1;
+}
+
 /* Plain ASCII folded at spaces. */
 static void fold_plain(FILE *f, const char *value, size_t used)
 {
@@ -106,13 +116,24 @@ char *mime_header(const char *name, const char *value)
     mime_strip_controls(clean);
     fprintf(f, "%s: ", name);
     /* "=?" in plain text would be read as an encoded-word: encode such values too */
-    if (printable_ascii(clean) && strstr(clean, "=?") == NULL)
+    if (printable_ascii(clean) && strstr(clean, "=?") == NULL &&
+        strlen(name) + 2 < 78 && words_fit(clean, 78 - strlen(name) - 2))
         fold_plain(f, clean, strlen(name) + 2);
     else
         encode_words(f, clean, strlen(name) + 2);
     fclose(f);
     free(clean);
     return out;
+}
+
+/* Length of S as a quoted string's contents ('"' and '\\' escaped). */
+static size_t quoted_len(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s; s++)
+        n += *s == '"' || *s == '\\' ? 2 : 1;
+    return n;
 }
 
 char *mime_mailbox(const char *display, const char *addr)
@@ -128,7 +149,8 @@ char *mime_mailbox(const char *display, const char *addr)
         return NULL;
     }
     mime_strip_controls(clean);
-    if (printable_ascii(clean) && strstr(clean, "=?") == NULL) {
+    /* a quoted string cannot be folded: only a name that fits on the line after "From: " */
+    if (printable_ascii(clean) && strstr(clean, "=?") == NULL && quoted_len(clean) <= 70) {
         fputc('"', f);
         for (const char *p = clean; *p; p++) {
             if (*p == '"' || *p == '\\')
@@ -136,9 +158,12 @@ char *mime_mailbox(const char *display, const char *addr)
             fputc(*p, f);
         }
         fputc('"', f);
-    } else
-        encode_words(f, clean, 0);
-    fprintf(f, " <%s>", addr);
+        fprintf(f, " <%s>", addr);
+    } else {
+        encode_words(f, clean, sizeof("From: ") - 1);
+        /* after one encoded word on the same line; after several on a line of its own */
+        fprintf(f, strlen(clean) <= 45 ? " <%s>" : "\r\n <%s>", addr);
+    }
     fclose(f);
     free(clean);
     return out;

@@ -37,6 +37,10 @@
 
 #define MAX_PARKED 8            /* early reports kept per send; more are forgeries */
 #define MAX_REPLY 400           /* bytes of Kannel's reply kept */
+/* Delivery reports waiting for the database (it may be down: they are kept, DB_KEEP). Beyond
+ * this /dlr answers 503 and Kannel tries again later, so forged or plentiful reports during an
+ * outage cannot grow memory without bound (about 1.5 KB each). */
+#define MAX_DLR_PENDING 1024
 
 /* A delivery report is a fact of its own: one per (send, report type). */
 #define DLR_FACT "dlr:%" PRId64 ":%d:%d:%s:%d"
@@ -527,6 +531,11 @@ static int sms_dlr_handler(const char *query, void *arg)
         log_message(LOG_INFO, r.message_id, "message %" PRId64 " step %d try %d sms: %s",
                     r.message_id, r.step, r.try_no, detail);
         return 200;
+    }
+    if (st->dlr_pending >= MAX_DLR_PENDING) {
+        log_warn("sms: %d delivery reports wait for the database: refusing more (503) for now",
+                 st->dlr_pending);
+        return 503;
     }
     struct sms_send *s = find_send(st, r.token);
     if (s == NULL) {

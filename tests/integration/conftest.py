@@ -113,3 +113,9 @@ def daemon(request, herinnerd_binary, workdir):
     finally:
         for d in reversed(started):
             d.stop()
+    # ./configure --enable-sanitizers: a report in a daemon's log fails the test
+    if os.environ.get("HERINNERD_SANITIZERS"):
+        for d in started:
+            found = re.search(r"ERROR: (Address|Leak)Sanitizer|runtime error:", d.log())
+            if found:
+                pytest.fail(f"sanitizer report in {d.logfile}:\n{tail(d.logfile, 60)}")

@@ -78,6 +78,62 @@ static void long_headers_are_folded(void **state)
     free(h);
 }
 
+/* The longest line of a header (lines joined with CRLF). */
+static size_t longest_line(const char *h)
+{
+    size_t longest = 0;
+    const char *line = h;
+
+    for (const char *p = h;; p++)
+        if (*p == '\r' || *p == '\0') {
+            if ((size_t)(p - line) > longest)
+                longest = p - line;
+            if (*p == '\0')
+                return longest;
+            line = p + 2;
+        }
+}
+
+/* Found by fuzzing (tests/fuzz/fuzz_mime.c): a word without spaces cannot be folded as plain
+ * text, and a 2,000-character one made a 2,009-character line (RFC 5322 allows 998). */
+static void long_words_are_encoded_not_one_long_line(void **state)
+{
+    (void)state;
+    char word[2001];
+    memset(word, 'a', 2000);
+    word[2000] = '\0';
+    char *h = mime_header("Subject", word);
+    assert_true(longest_line(h) <= 78);
+    free(h);
+    /* an ordinary long subject stays plain text */
+    h = mime_header("Subject", "Aanslag inkomstenbelasting 2025 van de Belastingdienst voor u klaar");
+    assert_null(strstr(h, "=?"));
+    free(h);
+}
+
+/* Found by fuzzing: a long display name (a recipient's name from the database, the config's
+ * email.from) was one quoted string on one line, however long. */
+static void long_display_names_are_folded(void **state)
+{
+    (void)state;
+    char name[3001];
+    for (int i = 0; i < 3000; i++)
+        name[i] = i % 7 == 6 ? ' ' : 'x';
+    name[3000] = '\0';
+    char *m = mime_mailbox(name, "jan@example.nl");
+    char *h = malloc(strlen(m) + 5);
+    strcpy(h, "To: ");
+    strcat(h, m);
+    assert_true(longest_line(h) <= 78);
+    assert_non_null(strstr(h, " <jan@example.nl>"));
+    free(h);
+    free(m);
+    name[10] = '\0';   /* short names stay quoted plain text */
+    m = mime_mailbox("Jan Jansen", "jan@example.nl");
+    assert_string_equal(m, "\"Jan Jansen\" <jan@example.nl>");
+    free(m);
+}
+
 static void encoded_words_never_split_a_character(void **state)
 {
     (void)state;
@@ -186,6 +242,8 @@ int main(void)
         cmocka_unit_test(strip_controls),
         cmocka_unit_test(long_headers_are_folded),
         cmocka_unit_test(encoded_words_never_split_a_character),
+        cmocka_unit_test(long_words_are_encoded_not_one_long_line),
+        cmocka_unit_test(long_display_names_are_folded),
         cmocka_unit_test(mailboxes),
         cmocka_unit_test(address_checks),
         cmocka_unit_test(quoted_printable),
