@@ -221,7 +221,10 @@ void policy_advance(const struct policy *policy, const struct progress *cur, enu
     int tries = cur->tries + 1;
 
     *next = *cur;
-    if (outcome == OUTCOME_TEMPORARY_FAILURE && tries <= st->retry_max) {
+    /* in-doubt (no answer to a send that may have arrived) is retried like a temporary failure:
+     * at least once, with every copy on record */
+    if ((outcome == OUTCOME_TEMPORARY_FAILURE || outcome == OUTCOME_IN_DOUBT) &&
+        tries <= st->retry_max) {
         next->tries = tries;
         next->next_at = policy_retry_time(st, tries, now);
         return;

@@ -187,7 +187,9 @@ static int auth_interact(auth_client_request_t request, char **result, int field
 }
 
 /* 2xx sent, 4xx or no answer: temporary, 5xx: permanent. The recipient's own status wins
- * (a 550 on RCPT is about this address). */
+ * (a 550 on RCPT is about this address). A session that ended after the server took the
+ * recipient but before it answered the message may have delivered it (the data may have been
+ * complete): in-doubt, so the copy that a retry sends is not the only one on record. */
 static void judge(struct send_job *job, smtp_message_t msg, smtp_recipient_t rcpt,
                   const char *server)
 {
@@ -206,6 +208,10 @@ static void judge(struct send_job *job, smtp_message_t msg, smtp_recipient_t rcp
         status_text(ms, text, sizeof(text));
         job_set_outcome(job, ms->code >= 500 ? OUTCOME_PERMANENT_FAILURE : OUTCOME_TEMPORARY_FAILURE,
                         "%s", text);
+    } else if (rs && rs->code >= 200 && rs->code < 300) {
+        smtp_strerror(smtp_errno(), err, sizeof(err));
+        job_set_outcome(job, OUTCOME_IN_DOUBT, "SMTP session with %s ended before the answer to "
+                        "this message (%s): it may have been delivered", server, err);
     } else {
         smtp_strerror(smtp_errno(), err, sizeof(err));
         job_set_outcome(job, OUTCOME_TEMPORARY_FAILURE,
@@ -264,20 +270,13 @@ static void batch_work(void *arg)
         queued++;
     }
     if (queued > 0) {
-        int ok = smtp_start_session(session);
-        char err[128];
-        if (!ok)
-            smtp_strerror(smtp_errno(), err, sizeof(err));
+        /* even when the session failed, the messages before the failure have their answers:
+         * a mail the server took must never be recorded as not sent */
+        smtp_start_session(session);
         i = 0;
-        for (struct send_job *j = b->jobs; j; j = j->next, i++) {
-            if (msgs[i] == NULL)
-                continue;
-            if (!ok)
-                job_set_outcome(j, OUTCOME_TEMPORARY_FAILURE, "SMTP session with %s failed: %s",
-                                s->server, err);
-            else
+        for (struct send_job *j = b->jobs; j; j = j->next, i++)
+            if (msgs[i] != NULL)
                 judge(j, msgs[i], rcpts[i], s->server);
-        }
     }
 out:
     if (session)

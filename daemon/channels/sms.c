@@ -299,8 +299,13 @@ static void judge(struct sms_send *s)
     const struct sms_settings *set = s->conn ? s->conn->settings : s->st->settings;
 
     if (s->code == 0) {
-        job_set_outcome(job, OUTCOME_TEMPORARY_FAILURE, "SMS gateway %s: %s", set->host_header,
-                        transport_error(s->error));
+        /* no reply to a request that may have arrived whole: the gateway may have taken it */
+        int sent_maybe = s->error - 1 == EVREQ_HTTP_TIMEOUT || s->error - 1 == EVREQ_HTTP_EOF ||
+                         s->error - 1 == EVREQ_HTTP_INVALID_HEADER ||
+                         s->error - 1 == EVREQ_HTTP_DATA_TOO_LONG;
+        job_set_outcome(job, sent_maybe ? OUTCOME_IN_DOUBT : OUTCOME_TEMPORARY_FAILURE,
+                        "SMS gateway %s: %s%s", set->host_header, transport_error(s->error),
+                        sent_maybe ? ": it may have been sent" : "");
         return;
     }
     char detail[sizeof(job->detail)];

@@ -174,6 +174,12 @@ static void advance(void **state)
     assert_int_equal(next.tries, 1);
     assert_true(next.next_at == now + 600);
 
+    /* in-doubt (no answer to a send that may have arrived): retried like a temporary failure */
+    policy_advance(&po, &cur, OUTCOME_IN_DOUBT, created, NO_TIME, now, &next);
+    assert_int_equal(next.step, 0);
+    assert_int_equal(next.tries, 1);
+    assert_true(next.next_at == now + 600);
+
     /* budget spent (2 retries = 3 tries): next step */
     cur.tries = 2;
     policy_advance(&po, &cur, OUTCOME_TEMPORARY_FAILURE, created, NO_TIME, now, &next);
