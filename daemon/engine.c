@@ -46,6 +46,9 @@ struct engine {
     struct event *rearm_ev;        /* coalesces "work out the next due time" requests */
     struct event *renew_timer;
     int adopting, adopt_again;
+    struct plan_batch *adopting_batch;
+    int planning;                  /* plans on their way to the database */
+    int marking, mark_again;
     int claiming, throttled;       /* a claim is running; claims wait for room */
     int rearming, rearm_again;
     int renewing;
@@ -106,29 +109,6 @@ static int time_sane(double t, double now)
 
 static void adopt(struct engine *e);
 
-static void adopt_done(struct engine *e)
-{
-    e->adopting = 0;
-    schedule_rearm(e);
-    if (e->adopt_again) {
-        e->adopt_again = 0;
-        adopt(e);
-    }
-}
-
-static void adopt_inserted(PGresult *res, void *arg)
-{
-    struct engine *e = arg;
-
-    if (!db_result_ok(res)) {
-        e->adopting = 0;
-        if (res)
-            log_err("adopting messages failed: %s", PQresultErrorMessage(res));
-        return;
-    }
-    adopt_done(e);
-}
-
 /* The first due time and channel of a new escalation. A message that cannot be planned (no
  * policy, times out of range) is due now: its claim records why, and ends it. */
 static void plan_first(const struct policy *po, double created, double due, double now,
@@ -144,107 +124,205 @@ static void plan_first(const struct policy *po, double created, double due, doub
     *channel = channel_name(po->steps[0].channel);
 }
 
-static void adopt_found(PGresult *res, void *arg)
-{
-    struct engine *e = arg;
-    const struct config *cfg = e->d->cfg;
+/* A batch of escalations held (under one claim) for planning: the plan goes to the database in
+ * one statement, fenced by that claim. */
+struct plan_batch {
+    struct engine *e;
     struct pg_array ids, policies, times, channels;
-    int rows, unplanned = 0;
+    int n, unplanned;
+    int again;                  /* adoption: the queue may hold more */
+    char claim[96];
+};
+
+static struct plan_batch *plan_open(struct engine *e, const char *claim)
+{
+    struct plan_batch *b = calloc(1, sizeof(*b));
+
+    if (b == NULL)
+        return NULL;
+    b->e = e;
+    snprintf(b->claim, sizeof(b->claim), "%s", claim);
+    pg_array_open(&b->ids);
+    pg_array_open(&b->policies);
+    pg_array_open(&b->times);
+    pg_array_open(&b->channels);
+    return b;
+}
+
+/* Plan the message in row I of RES (columns id, kind, created, due, now). */
+static void plan_add(struct plan_batch *b, const PGresult *res, int i, int c_id, int c_kind,
+                     int c_created, int c_due, int c_now)
+{
+    struct engine *e = b->e;
+    const struct policy *po = config_policy_for_kind(e->d->cfg, PQgetvalue(res, i, c_kind));
+    double now = strtod(PQgetvalue(res, i, c_now), NULL), at;
+    const char *channel;
+    char t[64];
+
+    learn_clock(e, PQgetvalue(res, i, c_now));
+    plan_first(po, field_time(res, i, c_created), field_time(res, i, c_due), now, &at, &channel);
+    b->unplanned += *channel == '\0';
+    snprintf(t, sizeof(t), "%.6f", at);
+    pg_array_add(&b->ids, PQgetvalue(res, i, c_id));
+    pg_array_add(&b->policies, po ? po->name : "");
+    pg_array_add(&b->times, t);
+    pg_array_add(&b->channels, channel);
+    b->n++;
+}
+
+static void planned(PGresult *res, void *arg)
+{
+    struct plan_batch *b = arg;
+    struct engine *e = b->e;
 
     if (!db_result_ok(res)) {
-        e->adopting = 0;
+        /* the claim runs out and the next claim plans them again */
         if (res)
-            log_err("looking for unread messages failed: %s", PQresultErrorMessage(res));
-        return;
+            log_err("planning %d new escalations failed: %s", b->n, PQresultErrorMessage(res));
+        b->again = 0;
     }
-    if ((rows = PQntuples(res)) == 0) {
-        adopt_done(e);
-        return;
-    }
-    /* a full batch means there may be more: go round again after this one */
-    if (rows >= ADOPT_BATCH)
-        e->adopt_again = 1;
-
-    pg_array_open(&ids);
-    pg_array_open(&policies);
-    pg_array_open(&times);
-    pg_array_open(&channels);
-    for (int i = 0; i < rows; i++) {
-        const char *kind = PQgetvalue(res, i, 1);
-        const struct policy *po = config_policy_for_kind(cfg, kind);
-        double now = strtod(PQgetvalue(res, i, 4), NULL), at;
-        const char *channel;
-        char t[64];
-
-        learn_clock(e, PQgetvalue(res, i, 4));
-        plan_first(po, field_time(res, i, 2), field_time(res, i, 3), now, &at, &channel);
-        unplanned += *channel == '\0';
-        snprintf(t, sizeof(t), "%.6f", at);
-        pg_array_add(&ids, PQgetvalue(res, i, 0));
-        pg_array_add(&policies, po ? po->name : "");
-        pg_array_add(&times, t);
-        pg_array_add(&channels, channel);
-    }
-    log_info("adopting %d unread messages%s", rows,
-             unplanned ? " (some cannot be planned: their attempts say why)" : "");
-    char *id_list = pg_array_close(&ids), *policy_list = pg_array_close(&policies),
-         *time_list = pg_array_close(&times), *channel_list = pg_array_close(&channels);
-    const char *params[] = { id_list, policy_list, cfg->sha256, time_list, channel_list };
-    if (id_list && policy_list && time_list && channel_list)
-        db_query(e->d->db, 0, SQL_ADOPT_INSERT, 5, params, adopt_inserted, e);
-    else {
-        log_err("out of memory adopting messages; the next notification tries again");
+    e->planning--;
+    int again = b->again, was_adoption = e->adopting_batch == b;
+    free(b);
+    if (was_adoption) {
+        e->adopting_batch = NULL;
         e->adopting = 0;
+        if (again)
+            e->adopt_again = 1;
+        if (e->adopt_again) {
+            e->adopt_again = 0;
+            adopt(e);
+        }
     }
-    free(id_list);
-    free(policy_list);
-    free(time_list);
-    free(channel_list);
+    schedule_rearm(e);
+    if (e->draining)
+        daemon_check_drained(e->d);
+}
+
+/* Send the batch's plan (and free it when done). */
+static void plan_close(struct plan_batch *b)
+{
+    struct engine *e = b->e;
+    char *ids = pg_array_close(&b->ids), *policies = pg_array_close(&b->policies),
+         *times = pg_array_close(&b->times), *channels = pg_array_close(&b->channels);
+
+    e->planning++;
+    if (ids && policies && times && channels) {
+        const char *params[] = { b->claim, e->d->cfg->sha256, ids, policies, times, channels };
+        log_info("adopting %d unread messages%s", b->n,
+                 b->unplanned ? " (some cannot be planned: their attempts say why)" : "");
+        db_query(e->d->db, DB_KEEP, SQL_ADOPT_PLAN, 6, params, planned, b);
+    } else {
+        log_err("out of memory planning new escalations; their claim runs out and they are "
+                "planned then");
+        planned(NULL, b);
+    }
+    free(ids);
+    free(policies);
+    free(times);
+    free(channels);
+}
+
+static void adopt_taken(PGresult *res, void *arg)
+{
+    struct plan_batch *b = arg;
+    struct engine *e = b->e;
+    int rows;
+
+    e->planning--;
+    if (!db_result_ok(res)) {
+        if (res)
+            log_err("taking new messages failed: %s", PQresultErrorMessage(res));
+        e->planning++;
+        planned(NULL, b);
+        return;
+    }
+    rows = PQntuples(res);
+    /* a full batch taken means there may be more: go round again after this one */
+    b->again = rows > 0 ? atoi(PQgetvalue(res, 0, 5)) >= ADOPT_BATCH
+                        : 0;
+    for (int i = 0; i < rows; i++)
+        plan_add(b, res, i, 0, 1, 2, 3, 4);
+    if (b->n == 0) {
+        e->planning++;
+        planned(res, b);
+        return;
+    }
+    plan_close(b);
 }
 
 static void adopt(struct engine *e)
 {
+    char token[96], lease[32];
+
     if (e->adopting) {
         e->adopt_again = 1;
         return;
     }
     if (!db_connected(e->d->db) || e->draining)
         return;
+    snprintf(token, sizeof(token), ADOPT_CLAIM_PREFIX "%s.%lu", e->d->token, ++e->claims_made);
+    struct plan_batch *b = plan_open(e, token);
+    if (b == NULL)
+        return;
+    snprintf(lease, sizeof(lease), "%ld", e->d->cfg->lease);
+    const char *params[] = { token, e->d->cfg->instance, lease };
     e->adopting = 1;
-    db_query(e->d->db, 0, SQL_ADOPT_FIND, 0, NULL, adopt_found, e);
+    e->adopting_batch = b;
+    e->planning++;
+    db_query(e->d->db, 0, SQL_ADOPT_TAKE, 3, params, adopt_taken, b);
 }
 
 /* ---- read messages ---- */
 
+static void mark_read(struct engine *e);
+
 static void marked_read(PGresult *res, void *arg)
 {
     struct engine *e = arg;
+    int rows;
 
+    e->marking = 0;
     if (!db_result_ok(res)) {
         if (res)
             log_err("stopping escalations of read messages failed: %s", PQresultErrorMessage(res));
         return;
     }
-    for (int i = 0; i < PQntuples(res); i++) {
+    rows = PQntuples(res);
+    for (int i = 0; i < rows; i++) {
+        if (PQgetisnull(res, i, 0))
+            continue;
         int64_t id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
         e->d->metrics->read_stops++;
         metrics_attempt(e->d->metrics, CHANNEL_NULL, OUTCOME_SKIPPED);
         log_message(LOG_INFO, id, "message %" PRId64 " read at %s: escalation stopped before "
-                    "step %d", id, PQgetvalue(res, i, 2), atoi(PQgetvalue(res, i, 1)) + 1);
+                    "step %s", id, PQgetvalue(res, i, 2), PQgetvalue(res, i, 1));
     }
     daemon_update_status(e->d);
+    /* a full batch of read events: there may be more */
+    if (e->mark_again || (rows > 0 && atoi(PQgetvalue(res, rows - 1, 5)) >= READ_BATCH)) {
+        e->mark_again = 0;
+        mark_read(e);
+    }
 }
 
-static void mark_read(struct engine *e, const char *id)
+static void mark_read(struct engine *e)
 {
     struct daemon *d = e->d;
-    const char *params[] = { id, d->cfg->instance, ledger_chain(d->ledger) };
+    const char *params[] = { d->cfg->instance, ledger_chain(d->ledger) };
 
-    db_query(d->db, 0, SQL_MARK_READ, 3, params, marked_read, e);
+    if (e->marking) {
+        e->mark_again = 1;
+        return;
+    }
+    if (!db_connected(d->db))
+        return;
+    e->marking = 1;
+    db_query(d->db, 0, SQL_MARK_READ, 2, params, marked_read, e);
     /* a letter may wait for the cut-off long after its escalation ended */
     for (int ch = 0; ch < CHANNEL_COUNT; ch++)
         if (d->channel_state[ch] && d->channel_ops[ch]->message_read)
-            d->channel_ops[ch]->message_read(d->channel_state[ch], id);
+            d->channel_ops[ch]->message_read(d->channel_state[ch], NULL);
 }
 
 /* ---- the due timer ---- */
@@ -662,14 +740,28 @@ static void claimed(PGresult *res, void *arg)
     e->idle_claims = rows == 0 ? e->idle_claims + 1 : 0;
     c->outstanding += rows;
     for (int i = 0; i < rows; i++)
-        if (!PQgetisnull(res, i, CLAIM_OLD_CLAIM))
+        if (!PQgetisnull(res, i, CLAIM_OLD_CLAIM) &&
+            strncmp(PQgetvalue(res, i, CLAIM_OLD_CLAIM), ADOPT_CLAIM_PREFIX,
+                    strlen(ADOPT_CLAIM_PREFIX)) != 0)
             metrics_attempt(e->d->metrics, CHANNEL_NULL, OUTCOME_IN_DOUBT);
     if (rows > 0 && strcmp(PQgetvalue(res, 0, CLAIM_OLD_CLAIM + 1), "0") != 0)
         log_warn("took over %s escalations whose claim ran out before an outcome was recorded: "
                  "recorded as in-doubt, tried again now", PQgetvalue(res, 0, CLAIM_OLD_CLAIM + 1));
+    struct plan_batch *unplanned = NULL;
     for (int i = 0; i < rows; i++) {
         int64_t id = strtoll(PQgetvalue(res, i, CLAIM_ID), NULL, 10);
         learn_clock(e, PQgetvalue(res, i, CLAIM_NOW));
+        /* held by an adoption whose process died before the plan: plan it now, under our claim */
+        if (!PQgetisnull(res, i, CLAIM_OLD_CLAIM) &&
+            strncmp(PQgetvalue(res, i, CLAIM_OLD_CLAIM), ADOPT_CLAIM_PREFIX,
+                    strlen(ADOPT_CLAIM_PREFIX)) == 0 &&
+            *PQgetvalue(res, i, CLAIM_POLICY) == '\0') {
+            c->outstanding--;
+            if (unplanned == NULL && (unplanned = plan_open(e, c->token)) == NULL)
+                continue;       /* out of memory: the claim runs out, the next one plans it */
+            plan_add(unplanned, res, i, CLAIM_ID, CLAIM_KIND, CLAIM_CREATED, CLAIM_DUE, CLAIM_NOW);
+            continue;
+        }
         struct send_job *job = job_from_row(res, i, c);
         if (job == NULL) {
             log_err("out of memory: message %" PRId64 " stays claimed until its lease runs out", id);
@@ -679,6 +771,8 @@ static void claimed(PGresult *res, void *arg)
         dispatch(e, job, PQgetisnull(res, i, CLAIM_READ_AT) ? NULL
                                                             : PQgetvalue(res, i, CLAIM_READ_AT));
     }
+    if (unplanned)
+        plan_close(unplanned);
     claim_release(e, c);        /* the round's own reference */
     if (rows > 0)
         arm_renewal(e);
@@ -771,17 +865,19 @@ static void claim(struct engine *e)
 void engine_connected(struct engine *e)
 {
     /* whatever happened while we were away: reads, new messages, due work */
-    e->adopting = e->claiming = e->rearming = e->rearm_again = e->renewing = 0;
-    mark_read(e, NULL);
+    e->adopting = e->claiming = e->rearming = e->rearm_again = e->renewing = e->marking = 0;
+    e->adopting_batch = NULL;
+    mark_read(e);
     adopt(e);
     claim(e);
     renew_cb(-1, 0, e);         /* our claims may have waited for the connection */
 }
 
+/* Wake-ups carry no data ('new', 'read'; the queues say what): one per statement at most. */
 void engine_notify(struct engine *e, const char *payload)
 {
-    if (strncmp(payload, "read:", 5) == 0)
-        mark_read(e, payload + 5);
+    if (strncmp(payload, "read", 4) == 0)
+        mark_read(e);
     else
         adopt(e);
 }
@@ -795,7 +891,7 @@ void engine_drain(struct engine *e)
 int engine_busy(const struct engine *e)
 {
     /* a claim under way holds leases on rows it will hand us: wait for it */
-    return e->n_in_flight + e->n_recording + e->claiming;
+    return e->n_in_flight + e->n_recording + e->claiming + e->planning;
 }
 
 int engine_in_flight(const struct engine *e)

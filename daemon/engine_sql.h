@@ -7,37 +7,63 @@
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
-#define ADOPT_BATCH 500
+#define ADOPT_BATCH 2000           /* new messages taken per statement */
+#define READ_BATCH 1000            /* read events taken per statement */
 #define CLAIM_BATCH 200             /* most rows one claim takes per channel */
 
-/* Unread messages nobody has adopted yet. */
-#define SQL_ADOPT_FIND \
-    "SELECT m.id, m.kind, extract(epoch FROM m.created_at), extract(epoch FROM m.due_at)," \
-    "       extract(epoch FROM now())" \
-    "  FROM herinnerd.messages m" \
-    " WHERE m.read_at IS NULL" \
-    "   AND NOT EXISTS (SELECT 1 FROM herinnerd.escalations e WHERE e.message_id = m.id)" \
-    " ORDER BY m.id LIMIT " STR(ADOPT_BATCH)
+/* Take a batch of new messages from the queue the inbox's inserts fill (sql/009_outbox.sql) and
+ * hold each as an escalation not yet planned (policy ''), under our adoption claim $1 (label $2,
+ * lease $3 seconds), in one statement: a crash before the plan leaves the claim to run out, and
+ * the next claim plans it. Messages read in the meantime are left out. Several instances share
+ * the queue (SKIP LOCKED). Returns what the planner needs, and how many rows were taken. */
+#define SQL_ADOPT_TAKE \
+    "WITH taken AS (" \
+    "  DELETE FROM herinnerd.new_messages q" \
+    "   WHERE q.id IN (SELECT id FROM herinnerd.new_messages ORDER BY id" \
+    "                   LIMIT " STR(ADOPT_BATCH) " FOR UPDATE SKIP LOCKED)" \
+    "  RETURNING q.message_id)," \
+    " held AS (" \
+    "  INSERT INTO herinnerd.escalations (message_id, policy, config_sha256, next_at, state," \
+    "                                     channel, claim, lease_owner, lease_until)" \
+    "  SELECT m.id, '', '', now() + make_interval(secs => $3::float8), 'active', '', $1, $2," \
+    "         now() + make_interval(secs => $3::float8)" \
+    "    FROM taken JOIN herinnerd.messages m ON m.id = taken.message_id" \
+    "   WHERE m.read_at IS NULL" \
+    "  ON CONFLICT (message_id) DO NOTHING" \
+    "  RETURNING message_id)" \
+    " SELECT m.id, m.kind, extract(epoch FROM m.created_at), extract(epoch FROM m.due_at)," \
+    "        extract(epoch FROM now()), (SELECT count(*) FROM taken)" \
+    "   FROM held JOIN herinnerd.messages m ON m.id = held.message_id ORDER BY m.id"
 
-/* $1 ids, $2 policies ('' when none applies), $3 config sha, $4 first due times, $5 channels of
- * the first steps. A message that cannot be planned is due at once: its claim records why.
- * Another instance may adopt the same message at the same time: the first insert wins. */
-#define SQL_ADOPT_INSERT \
-    "INSERT INTO herinnerd.escalations (message_id, policy, config_sha256, next_at, state, channel)" \
-    " SELECT x.id, x.policy, $3, to_timestamp(x.t), 'active', x.channel" \
-    "   FROM unnest($1::bigint[], $2::text[], $4::float8[], $5::text[]) AS x(id, policy, t, channel)" \
-    " ON CONFLICT (message_id) DO NOTHING"
+/* The plan for escalations held by adoption claim $1: $2 config sha, arrays $3 ids, $4 policies
+ * ('' when none applies), $5 first due times, $6 channels of the first steps. A message that
+ * cannot be planned is due at once: its claim records why. */
+#define SQL_ADOPT_PLAN \
+    "UPDATE herinnerd.escalations e" \
+    "   SET policy = x.policy, config_sha256 = $2, next_at = to_timestamp(x.t)," \
+    "       channel = x.channel, claim = NULL, lease_owner = NULL, lease_until = NULL," \
+    "       updated_at = now()" \
+    "  FROM unnest($3::bigint[], $4::text[], $5::float8[], $6::text[]) AS x(id, policy, t, channel)" \
+    " WHERE e.message_id = x.id AND e.claim = $1"
 
-/* Stop the waiting escalations of read messages ($1 = id, or NULL for all) with a `skipped`
- * attempt for the step they stopped, in one statement. A claimed escalation is left to its
- * holder: its claim looks at read_at, and so does the next one.
- * $2 instance, $3 chain. */
+/* A claim token that holds escalations for planning only: nothing was sent under it. */
+#define ADOPT_CLAIM_PREFIX "adopt:"
+
+/* Stop the waiting escalations of messages read since the last time (the queue the inbox's
+ * updates fill), each with a `skipped` attempt for the step it stopped, in one statement. A
+ * claimed escalation is left to its holder: its claim looks at read_at, and so does the next.
+ * $1 instance, $2 chain. Returns the stopped ones, and how many read events were taken. */
 #define SQL_MARK_READ \
-    "WITH o AS (" \
+    "WITH ev AS (" \
+    "  DELETE FROM herinnerd.read_messages q" \
+    "   WHERE q.id IN (SELECT id FROM herinnerd.read_messages ORDER BY id" \
+    "                   LIMIT " STR(READ_BATCH) " FOR UPDATE SKIP LOCKED)" \
+    "  RETURNING q.message_id)," \
+    " o AS (" \
     "  SELECT e.message_id, e.step, e.tries, e.channel, e.config_sha256, m.read_at" \
     "    FROM herinnerd.escalations e JOIN herinnerd.messages m ON m.id = e.message_id" \
-    "   WHERE e.state = 'active' AND e.claim IS NULL AND m.read_at IS NOT NULL" \
-    "     AND ($1::bigint IS NULL OR e.message_id = $1::bigint)" \
+    "   WHERE e.message_id IN (SELECT message_id FROM ev)" \
+    "     AND e.state = 'active' AND e.claim IS NULL AND m.read_at IS NOT NULL" \
     "   FOR UPDATE OF e SKIP LOCKED)," \
     " stopped AS (" \
     "  UPDATE herinnerd.escalations e SET state = 'read', next_at = NULL, updated_at = now()" \
@@ -46,13 +72,14 @@
     LEDGER_INSERT \
     "  SELECT o.message_id, o.step, o.tries + 1, coalesce(nullif(o.channel, ''), 'unknown')," \
     "         'skipped', 'read at ' || to_char(o.read_at, 'YYYY-MM-DD HH24:MI:SSOF') ||" \
-    "         ': step ' || o.step || ' not carried out', NULL, NULL, $2, o.config_sha256," \
-    "         $3, NULL, 'read:' || o.message_id || ':' || o.step" \
+    "         ': step ' || o.step || ' not carried out', NULL, NULL, $1, o.config_sha256," \
+    "         $2, NULL, 'read:' || o.message_id || ':' || o.step" \
     "    FROM o ORDER BY o.message_id" \
     "  RETURNING 1)" \
     " SELECT o.message_id, o.step, to_char(o.read_at, 'YYYY-MM-DD HH24:MI:SSOF')," \
-    "        (SELECT count(*) FROM stopped), (SELECT count(*) FROM ins)" \
-    "   FROM o"
+    "        (SELECT count(*) FROM stopped), (SELECT count(*) FROM ins), (SELECT count(*) FROM ev)" \
+    "   FROM o" \
+    " UNION ALL SELECT NULL, NULL, NULL, 0, 0, (SELECT count(*) FROM ev)"
 
 /* Claim due escalations for the claim token $1 (label $2, chain $5, lease $6 seconds), per
  * channel no more than it has room for ($3 channels, $4 rooms). A row still carrying another
@@ -76,7 +103,8 @@
     "         'in-doubt', 'claim ' || old_claim || ' of instance ' || coalesce(old_owner, '?') ||" \
     "         ' ran out before its outcome was recorded: it may have been delivered', NULL, NULL," \
     "         $2, old_sha, $5, old_claim, 'in-doubt:' || old_claim || ':' || message_id" \
-    "    FROM due WHERE old_claim IS NOT NULL ORDER BY message_id" \
+    "    FROM due WHERE old_claim IS NOT NULL AND old_claim NOT LIKE '" ADOPT_CLAIM_PREFIX "%'" \
+    "   ORDER BY message_id" \
     "  RETURNING 1)" \
     " UPDATE herinnerd.escalations e" \
     "    SET claim = $1, lease_owner = $2," \

@@ -68,17 +68,26 @@ def test_fixture_database_has_schema_and_roles(pg):
         assert pg.query("SELECT pg_has_role(%s, %s, 'MEMBER') AS m", role, group)[0]["m"]
 
 
-def test_notify_on_insert_and_first_read_only(pg, listener, message):
-    listener.wait(f"new:{message}")
+def test_wake_ups_carry_no_payload_come_once_per_statement_and_queue_the_ids(pg, listener,
+                                                                             message):
+    # issue 7: the ids go to two small queues; NOTIFY is a payload-less wake-up per statement
+    listener.wait("new")
     pg.mark_read(message)
-    listener.wait(f"read:{message}")
-    # Reading it again changes read_at but must not notify again. Notifications arrive in commit
-    # order, so once the later insert's 'new:' is in, a second 'read:' would have been too.
-    pg.mark_read(message)
-    later = pg.add_message(pg.query("SELECT recipient_id FROM herinnerd.messages WHERE id = %s",
-                                    message)[0]["recipient_id"])
-    listener.wait(f"new:{later}")
-    assert listener.payloads == [f"new:{message}", f"read:{message}", f"new:{later}"]
+    listener.wait("read")
+    pg.mark_read(message)           # read again: not a new read
+    rid = pg.query("SELECT recipient_id FROM herinnerd.messages WHERE id = %s",
+                   message)[0]["recipient_id"]
+    pg._run("inbox", "INSERT INTO herinnerd.messages (recipient_id, sender, kind, subject)"
+                     " SELECT %s, 'Gemeente', 'aanslag', 'Aanslag ' || i"
+                     "   FROM generate_series(1, 1000) AS i", (rid,))
+    wait_for(lambda: listener.conn.execute("SELECT 1") and len(listener.payloads) >= 3,
+             what="the bulk insert's wake-up")
+    # notifications arrive in commit order: a second 'read' would be here by now
+    assert listener.payloads == ["new", "read", "new"]
+    queued = pg.query("SELECT count(*) AS n, min(message_id) AS first FROM herinnerd.new_messages")
+    assert (queued[0]["n"], queued[0]["first"]) == (1001, message)
+    reads = pg.query("SELECT message_id FROM herinnerd.read_messages")
+    assert [r["message_id"] for r in reads] == [message]
 
 
 def test_attempts_are_hash_chained(pg, message):
