@@ -417,7 +417,6 @@ struct http *http_start(struct daemon *d, const char *listen)
     }
     h->d = d;
     h->start_time = (double)time(NULL);
-    if ((h->server = evhttp_new(d->base)) == NULL)
     TAILQ_INIT(&h->pending);
     TAILQ_INIT(&h->conns);
     h->max_conns = max_connections(d->cfg->http.max_connections);

@@ -15,6 +15,9 @@
 
 #define LEDGER_BATCH 200        /* entries per statement */
 #define LEDGER_RETRIES 3        /* a race on one fact (23505) is written again, this often */
+#define LEDGER_IN_FLIGHT 2      /* statements on their way; the rest wait here, in order, and
+                                 * go in full batches (a database that is away costs memory per
+                                 * entry, not per statement) */
 
 struct entry {
     int64_t message_id;
@@ -44,6 +47,7 @@ struct ledger {
     struct entry_list waiting;  /* not yet sent to the database */
     struct event *flush_ev;     /* sends them at the end of the loop turn */
     int pending;                /* waiting + on their way */
+    int in_flight;              /* statements on their way */
     unsigned long lost;
 };
 
@@ -226,6 +230,9 @@ static void batch_written(PGresult *res, void *arg)
         row++;
     }
     free(b);
+    l->in_flight--;
+    if (!TAILQ_EMPTY(&l->waiting))
+        event_active(l->flush_ev, 0, 0);
 }
 
 /* The batch's entries as one statement on the database queue. -1: out of memory. */
@@ -252,7 +259,7 @@ static int send_batch(struct ledger *l, struct batch *b)
 
 void ledger_flush(struct ledger *l)
 {
-    while (!TAILQ_EMPTY(&l->waiting)) {
+    while (!TAILQ_EMPTY(&l->waiting) && l->in_flight < LEDGER_IN_FLIGHT) {
         struct batch *b = calloc(1, sizeof(*b));
         struct entry *en;
         int n = 0;
@@ -263,14 +270,19 @@ void ledger_flush(struct ledger *l)
         }
         b->l = l;
         TAILQ_INIT(&b->entries);
-        /* a report starts a statement of its own: the send it names commits first */
+        /* a report goes in a later statement than any send before it (the send it names must
+         * be committed when the report looks for it); reports may share one */
+        int sends = 0;
         while ((en = TAILQ_FIRST(&l->waiting)) != NULL && n < LEDGER_BATCH &&
-               !(n > 0 && en->refers)) {
+               !(sends > 0 && en->refers)) {
             TAILQ_REMOVE(&l->waiting, en, link);
             TAILQ_INSERT_TAIL(&b->entries, en, link);
+            sends += en->refers == NULL;
             n++;
         }
+        l->in_flight++;
         if (send_batch(l, b) == -1) {
+            l->in_flight--;
             /* put them back in front, in order, and try next turn */
             while ((en = TAILQ_LAST(&b->entries, entry_list)) != NULL) {
                 TAILQ_REMOVE(&b->entries, en, link);

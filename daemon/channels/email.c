@@ -191,7 +191,7 @@ static int auth_interact(auth_client_request_t request, char **result, int field
  * recipient but before it answered the message may have delivered it (the data may have been
  * complete): in-doubt, so the copy that a retry sends is not the only one on record. */
 static void judge(struct send_job *job, smtp_message_t msg, smtp_recipient_t rcpt,
-                  const char *server)
+                  const char *server, int session_ok)
 {
     const smtp_status_t *rs = smtp_recipient_status(rcpt);
     const smtp_status_t *ms = smtp_message_transfer_status(msg);
@@ -214,8 +214,8 @@ static void judge(struct send_job *job, smtp_message_t msg, smtp_recipient_t rcp
                         "this message (%s): it may have been delivered", server, err);
     } else {
         smtp_strerror(smtp_errno(), err, sizeof(err));
-        job_set_outcome(job, OUTCOME_TEMPORARY_FAILURE,
-                        "SMTP session with %s ended before this message: %s", server, err);
+        job_set_outcome(job, OUTCOME_TEMPORARY_FAILURE, "SMTP session with %s %s: %s", server,
+                        session_ok ? "ended before this message" : "failed", err);
     }
 }
 
@@ -272,11 +272,11 @@ static void batch_work(void *arg)
     if (queued > 0) {
         /* even when the session failed, the messages before the failure have their answers:
          * a mail the server took must never be recorded as not sent */
-        smtp_start_session(session);
+        int ok = smtp_start_session(session);
         i = 0;
         for (struct send_job *j = b->jobs; j; j = j->next, i++)
             if (msgs[i] != NULL)
-                judge(j, msgs[i], rcpts[i], s->server);
+                judge(j, msgs[i], rcpts[i], s->server, ok);
     }
 out:
     if (session)
