@@ -41,6 +41,9 @@
 /* A delivery report is a fact of its own: one per (send, report type). */
 #define DLR_FACT "dlr:%" PRId64 ":%d:%d:%s:%d"
 
+/* $1 message, $2 the step whose send failed (sql/010_timeline.sql) */
+#define SQL_BRING_FORWARD "SELECT herinnerd.bring_forward($1::bigint, $2::int)"
+
 /* What a request needs from the config, copied: a reload must not pull it from under a
  * request in flight. Reference-counted on the loop. */
 struct sms_settings {
@@ -441,6 +444,32 @@ struct dlr_record {
     const char *detail;
 };
 
+static void dlr_done(struct dlr_record *rec)
+{
+    struct sms_state *st = rec->st;
+
+    st->dlr_pending--;
+    free(rec);
+    if (st->d->draining)
+        daemon_check_drained(st->d);
+}
+
+static void brought_forward(PGresult *res, void *arg)
+{
+    struct dlr_record *rec = arg;
+    const struct sms_dlr *r = &rec->r;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
+        log_message(LOG_WARNING, r->message_id, "sms: message %" PRId64 ": the next step could not "
+                    "be brought forward after a failed delivery report (%s); it stays at its "
+                    "planned time", r->message_id,
+                    res ? PQresultErrorMessage(res) : "no database connection");
+    else if (strcmp(PQgetvalue(res, 0, 0), "t") == 0)
+        log_message(LOG_INFO, r->message_id, "message %" PRId64 ": the SMS of step %d failed "
+                    "(%s): the next step is due now", r->message_id, r->step, rec->detail);
+    dlr_done(rec);
+}
+
 static void dlr_recorded(void *arg, int recorded, int moved, int known)
 {
     struct dlr_record *rec = arg;
@@ -448,7 +477,6 @@ static void dlr_recorded(void *arg, int recorded, int moved, int known)
     const struct sms_dlr *r = &rec->r;
 
     (void)moved;
-    st->dlr_pending--;
     if (recorded && !known)
         log_message(LOG_WARNING, r->message_id, "sms: delivery report '%s' for message %" PRId64
                     " step %d try %d ignored: no SMS was sent with that token, or its fate is already "
@@ -460,10 +488,17 @@ static void dlr_recorded(void *arg, int recorded, int moved, int known)
                     r->message_id, "message %" PRId64 " step %d try %d sms: %s: %s",
                     r->message_id, r->step, r->try_no, outcome_name(rec->outcome),
                     rec->detail);
+        /* the SMS did not arrive: the step waiting for it need not wait its planned time */
+        if (rec->outcome == OUTCOME_PERMANENT_FAILURE) {
+            char id[32], step[16];
+            snprintf(id, sizeof(id), "%" PRId64, r->message_id);
+            snprintf(step, sizeof(step), "%d", r->step);
+            const char *params[] = { id, step };
+            db_query(st->d->db, 0, SQL_BRING_FORWARD, 2, params, brought_forward, rec);
+            return;
+        }
     }
-    free(rec);
-    if (st->d->draining)
-        daemon_check_drained(st->d);
+    dlr_done(rec);
 }
 
 /* Hand the report to the ledger: it is written only if the `sent` row it names is (the ledger
