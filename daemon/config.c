@@ -18,6 +18,7 @@
 
 #include "config_include.h"
 #include "config_values.h"
+#include "dsn.h"
 #include "duration.h"
 #include "mime.h"
 #include "template.h"
@@ -288,7 +289,7 @@ static int parse_email(struct parser *p, const config_setting_t *g, struct email
 {
     static const char *const keys[] = { "server", "from", "starttls", "workers", "batch",
                                         "timeout", "username", "password", "password_file",
-                                        "link", "helo", NULL };
+                                        "link", "helo", "return_path", NULL };
     char *starttls = NULL;
     int rc = -1;
 
@@ -343,6 +344,13 @@ static int parse_email(struct parser *p, const config_setting_t *g, struct email
     if (e->helo && !mime_helo_ok(e->helo)) {
         fail(p, config_setting_get_member(g, "helo"),
              "'helo' must be a host name like \"mail.gemeente.example\" or \"[192.0.2.1]\"");
+        goto out;
+    }
+    if (get_string(p, g, "return_path", 0, &e->return_path) == -1)
+        goto out;
+    const char *bad_path = e->return_path ? dsn_return_path_problem(e->return_path) : NULL;
+    if (bad_path) {
+        fail(p, config_setting_get_member(g, "return_path"), "'return_path' %s", bad_path);
         goto out;
     }
     if (e->timeout < 1) {
@@ -935,6 +943,7 @@ void config_free(struct config *cfg)
     free(cfg->email.username);
     free(cfg->email.password);
     free(cfg->email.helo);
+    free(cfg->email.return_path);
     free(cfg->sms.url);
     free(cfg->sms.username);
     free(cfg->sms.password);

@@ -52,6 +52,7 @@ struct email_config {
     char *username, *password;
     int link;                  /* the message's link in the text (default true) */
     char *helo;                /* name said in EHLO; NULL = the host name (libesmtp's default) */
+    char *return_path;         /* VERP envelope sender "bounces+{token}@..."; NULL = from */
 };
 
 struct sms_config {

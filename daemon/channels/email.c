@@ -12,6 +12,7 @@
 
 #include "channel.h"
 #include "daemon.h"
+#include "dsn.h"
 #include "link.h"
 #include "errmsg.h"
 #include "log.h"
@@ -25,6 +26,7 @@
 struct email_settings {
     int refs;
     char *server, *from, *envelope_from, *domain, *inbox_url;
+    char *return_path;          /* "bounces+{token}@...": each attempt's own envelope sender */
     char *username, *password;  /* SMTP AUTH (PLAIN/LOGIN), when a username is set */
     char *helo;                 /* EHLO name; NULL = the host name */
     enum starttls_mode starttls;
@@ -60,6 +62,7 @@ static void settings_unref(struct email_settings *s)
     free(s->username);
     free(s->password);
     free(s->helo);
+    free(s->return_path);
     free(s);
 }
 
@@ -84,7 +87,8 @@ static struct email_settings *settings_new(const struct config *cfg, char *err, 
     s->batch = cfg->email.batch;
     s->link = cfg->email.link;
     s->allow_http_links = cfg->allow_http_links;
-    if (cfg->email.helo && (s->helo = strdup(cfg->email.helo)) == NULL) {
+    if ((cfg->email.helo && (s->helo = strdup(cfg->email.helo)) == NULL) ||
+        (cfg->email.return_path && (s->return_path = strdup(cfg->email.return_path)) == NULL)) {
         settings_unref(s);
         return NULL;
     }
@@ -162,6 +166,20 @@ out:
     free(display);
     free(to);
     return out;
+}
+
+/* The envelope sender: with a return path, VERP: the token of this attempt's Message-ID (its
+ * external id), so that a bounce names the attempt it is about (herinnerctl bounce). */
+static int envelope_sender(const struct email_settings *s, const struct send_job *job,
+                           char *out, size_t len)
+{
+    char token[DSN_TOKEN_MAX];
+
+    if (s->return_path == NULL)
+        return snprintf(out, len, "%s", s->envelope_from) < (int)len ? 0 : -1;
+    if (dsn_token_from_message_id(job->external_id, token, sizeof(token)) == -1)
+        return -1;
+    return dsn_return_path(s->return_path, token, out, len);
 }
 
 static void status_text(const smtp_status_t *st, char *buf, size_t len)
@@ -257,8 +275,15 @@ static void batch_work(void *arg)
             job_set_outcome(j, OUTCOME_TEMPORARY_FAILURE, "could not build the message");
             continue;
         }
+        char reverse[256];
+        if (envelope_sender(s, j, reverse, sizeof(reverse)) == -1) {
+            job_set_outcome(j, OUTCOME_TEMPORARY_FAILURE, "could not build the envelope sender");
+            free(texts[i]);
+            texts[i] = NULL;
+            continue;
+        }
         msgs[i] = smtp_add_message(session);
-        smtp_set_reverse_path(msgs[i], s->envelope_from);
+        smtp_set_reverse_path(msgs[i], reverse);
         rcpts[i] = smtp_add_recipient(msgs[i], j->email);
         smtp_set_message_str(msgs[i], texts[i]);
         queued++;
