@@ -99,6 +99,8 @@ struct config {
     long audit_checkpoint;     /* seconds between audit checkpoints (audit.checkpoint); 0 = none */
     struct policy *policies;
     size_t npolicies;
+    char *templates_dir;       /* `templates`: the wording admins own; NULL = built-in only */
+    struct templates *templates; /* its files (template_files.h); NULL = none */
 };
 
 /* Parse and validate FILE. On error returns NULL and writes "FILE:LINE: what" into err. */

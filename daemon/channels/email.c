@@ -18,6 +18,7 @@
 #include "log.h"
 #include "mime.h"
 #include "template.h"
+#include "template_files.h"
 #include "utf8.h"
 #include "workers.h"
 
@@ -27,6 +28,7 @@ struct email_settings {
     int refs;
     char *server, *from, *envelope_from, *domain, *inbox_url;
     char *return_path;          /* "bounces+{token}@...": each attempt's own envelope sender */
+    struct templates *templates; /* the templates directory's wording */
     char *username, *password;  /* SMTP AUTH (PLAIN/LOGIN), when a username is set */
     char *helo;                 /* EHLO name; NULL = the host name */
     enum starttls_mode starttls;
@@ -63,6 +65,7 @@ static void settings_unref(struct email_settings *s)
     free(s->password);
     free(s->helo);
     free(s->return_path);
+    templates_free(s->templates);
     free(s);
 }
 
@@ -84,6 +87,11 @@ static struct email_settings *settings_new(const struct config *cfg, char *err, 
         s->password = strdup(cfg->email.password ? cfg->email.password : "");
     }
     s->timeout = cfg->email.timeout;
+    if ((s->templates = templates_dup(cfg->templates)) == NULL) {
+        errmsg_set(err, errlen, "email: out of memory");
+        settings_unref(s);
+        return NULL;
+    }
     s->batch = cfg->email.batch;
     s->link = cfg->email.link;
     s->allow_http_links = cfg->allow_http_links;
@@ -119,13 +127,15 @@ static char *build_message(const struct email_settings *s, struct send_job *job)
 {
     char *subject = NULL, *body = NULL, *qp = NULL, *h_subject = NULL, *to = NULL, *out = NULL;
     char *display = NULL;      /* the recipient's name in To:, cut like the greeting's */
-    char created[32] = "", date[64], msgid[sizeof(job->external_id)];
+    char created[32] = "", due[32] = "", date[64], msgid[sizeof(job->external_id)];
     size_t outlen;
     time_t now = time(NULL);
     int show_link = job->step_link ? job->step_link > 0 : s->link;
 
     template_date(job->created_at, created, sizeof(created));     /* "" if not a sane date */
+    template_date(job->due_at, due, sizeof(due));
     struct template_vars vars = {
+        .due_date = due,
         .name = job->recipient_name,
         .sender = job->sender,
         .subject = job->hide_subject ? NULL : job->subject,
@@ -134,7 +144,8 @@ static char *build_message(const struct email_settings *s, struct send_job *job)
                           : NULL,
         .created = created,
     };
-    if (template_render(CHANNEL_EMAIL, job->template, job->language, &vars, &subject, &body) == -1)
+    if (template_render(s->templates, CHANNEL_EMAIL, job->template, job->language, &vars, &subject,
+                        &body) == -1)
         goto out;
     if (job->recipient_name &&
         (display = utf8_cut(job->recipient_name, TEMPLATE_NAME_MAX)) == NULL)

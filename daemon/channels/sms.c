@@ -34,6 +34,7 @@
 #include "metrics.h"
 #include "sms_text.h"
 #include "template.h"
+#include "template_files.h"
 
 #define MAX_PARKED 8            /* early reports kept per send; more are forgeries */
 #define MAX_REPLY 400           /* bytes of Kannel's reply kept */
@@ -54,6 +55,7 @@ struct sms_settings {
     int max_in_flight;
     long timeout;
     int link, max_parts, allow_http_links;
+    struct templates *templates;                /* the templates directory's wording */
 };
 
 /* A keep-alive connection to the gateway, made for one settings generation. */
@@ -112,6 +114,7 @@ static void settings_unref(struct sms_settings *s)
     free(s->country);
     free(s->dlr_base);
     free(s->inbox_url);
+    templates_free(s->templates);
     free(s);
 }
 
@@ -181,8 +184,9 @@ static struct sms_settings *settings_new(const struct config *cfg, char *err, si
     s->country = strdup(cfg->sms.default_country ? cfg->sms.default_country : "31");
     s->inbox_url = strdup(cfg->inbox_url ? cfg->inbox_url : "");
     s->dlr_base = dlr_base(cfg);      /* NULL: no reports (config check makes this rare) */
+    s->templates = templates_dup(cfg->templates);
     if (parse_url(s, cfg->sms.url, err, errlen) == -1 || s->username == NULL || s->password == NULL ||
-        s->sender == NULL || s->country == NULL || s->inbox_url == NULL) {
+        s->sender == NULL || s->country == NULL || s->inbox_url == NULL || s->templates == NULL) {
         settings_unref(s);
         return NULL;
     }
@@ -340,12 +344,15 @@ static char *request_uri(const struct sms_settings *set, const struct send_job *
 static int render_text(const struct sms_settings *set, struct send_job *job, char **text,
                        char *err, size_t errlen)
 {
-    char created[32], link_note[96], fit_note[128];
+    char created[32], due[32], link_note[96], fit_note[128];
     int show_link = job->step_link ? job->step_link > 0 : set->link;
 
     template_date(job->created_at, created, sizeof(created));     /* "" if not a sane date */
+    template_date(job->due_at, due, sizeof(due));
     /* no subject: an SMS is read on lock screens */
     struct sms_compose c = {
+        .templates = set->templates,
+        .due_date = due,
         .template = job->template ? job->template : "notice",
         .language = job->language,
         .name = job->recipient_name,
