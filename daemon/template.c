@@ -272,9 +272,15 @@ static const struct {
     [CHANNEL_PAPER] = { TEMPLATE_NAME_MAX, TEMPLATE_SENDER_MAX, TEMPLATE_SUBJECT_MAX },
 };
 
-int template_render(const struct templates *set, enum channel_id channel, const char *name,
-                    const char *language, const struct template_vars *vars, char **subject,
-                    char **body)
+int template_render(enum channel_id channel, const char *name, const char *language,
+                    const struct template_vars *vars, char **subject, char **body)
+{
+    return template_render_with(NULL, channel, name, language, vars, subject, body);
+}
+
+int template_render_with(const struct templates *set, enum channel_id channel, const char *name,
+                         const char *language, const struct template_vars *vars, char **subject,
+                         char **body)
 {
     struct text file;
     const struct text *t = find_text(set, channel, name ? name : "notice", language, &file);

@@ -40,9 +40,12 @@ int template_exists(const struct templates *set, enum channel_id channel, const 
  * Name, sender and subject are first cut to the channel's limits on a character boundary.
  * Values are inserted as plain text on one line (control characters become spaces); escaping
  * for a medium is the caller's job. */
-int template_render(const struct templates *set, enum channel_id channel, const char *name,
-                    const char *language, const struct template_vars *vars, char **subject,
-                    char **body);
+int template_render(enum channel_id channel, const char *name, const char *language,
+                    const struct template_vars *vars, char **subject, char **body);
+/* The same with the texts of SET (the templates directory's; NULL: built-in only) first. */
+int template_render_with(const struct templates *set, enum channel_id channel, const char *name,
+                         const char *language, const struct template_vars *vars, char **subject,
+                         char **body);
 
 /* Expand "{key}" placeholders in FORMAT; unknown keys stay as they are. "[A|B]" gives A when
  * every placeholder in A has a value, else B; "[A]" gives A or nothing. A line that mentions

@@ -144,8 +144,8 @@ static char *build_message(const struct email_settings *s, struct send_job *job)
                           : NULL,
         .created = created,
     };
-    if (template_render(s->templates, CHANNEL_EMAIL, job->template, job->language, &vars, &subject,
-                        &body) == -1)
+    if (template_render_with(s->templates, CHANNEL_EMAIL, job->template, job->language, &vars,
+                             &subject, &body) == -1)
         goto out;
     if (job->recipient_name &&
         (display = utf8_cut(job->recipient_name, TEMPLATE_NAME_MAX)) == NULL)

@@ -806,9 +806,9 @@ static int text_prepare(const struct letter *l, struct text *t, char *err, size_
         .created = t->received,
         .due_date = t->due,
     };
-    if (template_render(l->templates, CHANNEL_PAPER, l->template,
-                        l->language ? l->language : "nl", &vars, &t->subject_line,
-                        &t->body) == -1) {
+    if (template_render_with(l->templates, CHANNEL_PAPER, l->template,
+                             l->language ? l->language : "nl", &vars, &t->subject_line,
+                             &t->body) == -1) {
         errmsg_set(err, errlen, "the letter's template '%s' could not be rendered",
                    l->template ? l->template : "notice");
         errno = EINVAL;

@@ -31,7 +31,7 @@ static void email_carries_the_subject(void **state)
 {
     char *subject, *body;
     (void)state;
-    assert_int_equal(template_render(NULL, CHANNEL_EMAIL, "notice", "nl", &vars, &subject, &body), 0);
+    assert_int_equal(template_render(CHANNEL_EMAIL, "notice", "nl", &vars, &subject, &body), 0);
     assert_string_equal(subject, "Nieuw bericht van Belastingdienst: Aanslag 2025");
     assert_non_null(strstr(body, "Onderwerp: Aanslag 2025"));
     assert_non_null(strstr(body, "https://mijn.overheid.nl/b/1"));
@@ -45,7 +45,7 @@ static void hidden_subject_leaves_no_trace(void **state)
     struct template_vars hidden = vars;
     (void)state;
     hidden.subject = NULL;
-    assert_int_equal(template_render(NULL, CHANNEL_EMAIL, "reminder", "en", &hidden, &subject, &body), 0);
+    assert_int_equal(template_render(CHANNEL_EMAIL, "reminder", "en", &hidden, &subject, &body), 0);
     assert_null(strstr(subject, "Aanslag"));
     assert_null(strstr(body, "Aanslag"));
     assert_null(strstr(body, "Subject:"));
@@ -58,7 +58,7 @@ static void sms_never_carries_the_subject(void **state)
 {
     char *body;
     (void)state;
-    assert_int_equal(template_render(NULL, CHANNEL_SMS, "notice", "nl", &vars, NULL, &body), 0);
+    assert_int_equal(template_render(CHANNEL_SMS, "notice", "nl", &vars, NULL, &body), 0);
     assert_null(strstr(body, "Aanslag"));
     assert_non_null(strstr(body, "https://mijn.overheid.nl/b/1"));
     assert_true(strlen(body) <= 160);
@@ -69,7 +69,7 @@ static void unknown_language_falls_back_to_dutch(void **state)
 {
     char *subject, *body;
     (void)state;
-    assert_int_equal(template_render(NULL, CHANNEL_EMAIL, "notice", "fy", &vars, &subject, &body), 0);
+    assert_int_equal(template_render(CHANNEL_EMAIL, "notice", "fy", &vars, &subject, &body), 0);
     assert_non_null(strstr(body, "Beste Jan"));
     free(subject);
     free(body);
@@ -105,7 +105,7 @@ static void huge_subject_and_sender_are_cut_on_a_character(void **state)
     (void)state;
     v.subject = big_subject;
     v.sender = big_sender;
-    assert_int_equal(template_render(NULL, CHANNEL_EMAIL, "final", "nl", &v, &subject, &body), 0);
+    assert_int_equal(template_render(CHANNEL_EMAIL, "final", "nl", &v, &subject, &body), 0);
     /* "Laatste herinnering: bericht van " + sender + ": " + subject, each cut with "…" */
     assert_true(count_chars(subject) <= 40 + TEMPLATE_SENDER_MAX + TEMPLATE_SUBJECT_MAX);
     assert_true(strlen(body) < 4096);
@@ -115,7 +115,7 @@ static void huge_subject_and_sender_are_cut_on_a_character(void **state)
     assert_non_null(strstr(body, "https://mijn.overheid.nl/b/1"));
     free(subject);
     free(body);
-    assert_int_equal(template_render(NULL, CHANNEL_SMS, "notice", "nl", &v, NULL, &body), 0);
+    assert_int_equal(template_render(CHANNEL_SMS, "notice", "nl", &v, NULL, &body), 0);
     assert_true(count_chars(body) <= 120 + TEMPLATE_SMS_SENDER_MAX);
     assert_non_null(strstr(body, "https://mijn.overheid.nl/b/1"));
     free(body);
@@ -131,13 +131,13 @@ static void short_values_are_not_cut(void **state)
     char want[TEMPLATE_SUBJECT_MAX + 8];
     (void)state;
     v.subject = exact;
-    assert_int_equal(template_render(NULL, CHANNEL_EMAIL, "notice", "nl", &v, &subject, &body), 0);
+    assert_int_equal(template_render(CHANNEL_EMAIL, "notice", "nl", &v, &subject, &body), 0);
     assert_null(strstr(subject, "\xE2\x80\xA6"));
     assert_non_null(strstr(subject, exact));
     free(subject);
     free(body);
     v.subject = over;
-    assert_int_equal(template_render(NULL, CHANNEL_EMAIL, "notice", "nl", &v, &subject, &body), 0);
+    assert_int_equal(template_render(CHANNEL_EMAIL, "notice", "nl", &v, &subject, &body), 0);
     snprintf(want, sizeof(want), ": %.*s\xE2\x80\xA6", TEMPLATE_SUBJECT_MAX - 1, over);
     assert_non_null(strstr(subject, want));
     free(subject);
@@ -176,12 +176,12 @@ static void no_date_no_garbage(void **state)
     assert_int_equal(template_date(1795435200.0, out, sizeof(out)), 0);       /* 23-11-2026 */
     assert_string_equal(out, "23-11-2026");
     v.created = "";
-    assert_int_equal(template_render(NULL, CHANNEL_EMAIL, "notice", "nl", &v, &subject, &body), 0);
+    assert_int_equal(template_render(CHANNEL_EMAIL, "notice", "nl", &v, &subject, &body), 0);
     assert_non_null(strstr(body, "Belastingdienst heeft u een bericht gestuurd in uw Berichtenbox"));
     assert_null(strstr(body, " op "));
     free(subject);
     free(body);
-    assert_int_equal(template_render(NULL, CHANNEL_EMAIL, "final", "en", &v, &subject, &body), 0);
+    assert_int_equal(template_render(CHANNEL_EMAIL, "final", "en", &v, &subject, &body), 0);
     assert_non_null(strstr(body, "The message Belastingdienst sent you is still unread."));
     free(subject);
     free(body);
@@ -193,15 +193,15 @@ static void without_a_link_it_says_log_in(void **state)
     struct template_vars v = vars;
     (void)state;
     v.link = NULL;
-    assert_int_equal(template_render(NULL, CHANNEL_SMS, "notice", "nl", &v, NULL, &body), 0);
+    assert_int_equal(template_render(CHANNEL_SMS, "notice", "nl", &v, NULL, &body), 0);
     assert_string_equal(body, "MijnOverheid: u heeft een nieuw bericht van Belastingdienst. "
                               "Log in op MijnOverheid om het te lezen.");
     free(body);
-    assert_int_equal(template_render(NULL, CHANNEL_SMS, "reminder", "en", &v, NULL, &body), 0);
+    assert_int_equal(template_render(CHANNEL_SMS, "reminder", "en", &v, NULL, &body), 0);
     assert_string_equal(body, "MijnOverheid: you have an unread message from Belastingdienst. "
                               "Log in at MijnOverheid to read it.");
     free(body);
-    assert_int_equal(template_render(NULL, CHANNEL_EMAIL, "notice", "nl", &v, &subject, &body), 0);
+    assert_int_equal(template_render(CHANNEL_EMAIL, "notice", "nl", &v, &subject, &body), 0);
     assert_non_null(strstr(body, "\nLog in op MijnOverheid om het bericht te lezen.\n"));
     assert_null(strstr(body, "http"));
     assert_null(strstr(body, "Lees het bericht hier"));
@@ -251,8 +251,8 @@ static void stored_configuration_keeps_its_wording(void **state)
     assert_non_null(f);
     assert_string_equal(f->body, "Beste {name},\nwelkom.\n");
     char *subject, *body;
-    assert_int_equal(template_render(stored->templates, CHANNEL_EMAIL, "notice", "nl", &vars,
-                                     &subject, &body), 0);
+    assert_int_equal(template_render_with(stored->templates, CHANNEL_EMAIL, "notice", "nl", &vars,
+                                          &subject, &body), 0);
     assert_string_equal(subject, "Hallo Jan");
     assert_string_equal(body, "Beste Jan,\nwelkom.\n");
     free(subject);
@@ -271,7 +271,7 @@ static void letter_texts(void **state)
     char *subject, *body;
     (void)state;
 
-    assert_int_equal(template_render(NULL, CHANNEL_PAPER, "final", "nl", &v, &subject, &body), 0);
+    assert_int_equal(template_render(CHANNEL_PAPER, "final", "nl", &v, &subject, &body), 0);
     assert_string_equal(subject, "Aanslag 2025");
     assert_non_null(strstr(body, "staat sinds 23-11-2026 een bericht van Belastingdienst over "
                                  "\u2018Aanslag 2025\u2019 dat u nog niet hebt gelezen."));
@@ -280,7 +280,7 @@ static void letter_texts(void **state)
     free(body);
     v.subject = NULL;
     v.link = NULL;
-    assert_int_equal(template_render(NULL, CHANNEL_PAPER, "notice", "en", &v, &subject, &body), 0);
+    assert_int_equal(template_render(CHANNEL_PAPER, "notice", "en", &v, &subject, &body), 0);
     assert_string_equal(subject, "Unread message in your Berichtenbox");
     assert_non_null(strstr(body, "There is an important message from Belastingdienst in your"));
     assert_non_null(strstr(body, "read the message at mijn.overheid.nl."));
