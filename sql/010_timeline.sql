@@ -61,7 +61,8 @@ GRANT SELECT ON herinnerd.sender_timeline, herinnerd.sender_logins TO herinnerd_
 
 -- A failed delivery report or a bounce for step AFTER_STEP of MESSAGE: the step that waits for
 -- it (a later one, not claimed by anyone now) becomes due now instead of at its planned time,
--- and the daemons hear of it ('due:' is a wake-up like 'new:'). True when a step moved.
+-- and the daemons hear of it ('due': a wake-up without payload, like 'new', that makes them
+-- look for the next due step again). True when a step moved.
 CREATE FUNCTION herinnerd.bring_forward(message bigint, after_step int) RETURNS boolean
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -72,7 +73,7 @@ BEGIN
     IF NOT FOUND THEN
         RETURN false;
     END IF;
-    PERFORM pg_notify('herinnerd_message', 'due:' || message);
+    PERFORM pg_notify('herinnerd_message', 'due');
     RETURN true;
 END $$;
 
