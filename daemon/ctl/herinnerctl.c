@@ -36,7 +36,9 @@ static const struct command_help commands[] = {
     { "status", "MESSAGE_ID", "one message: its escalation and every attempt",
       "Print the message (sender, kind, subject, arrival, read), its escalation\n"
       "(policy, state, next step and when) and every attempt: time, step, try,\n"
-      "channel, outcome, detail and address, in the configuration's time zone.\n" },
+      "channel, outcome, detail and address, in the configuration's time zone.\n"
+      "These are the rows of the view herinnerd.message_timeline, which senders'\n"
+      "portals read too (herinnerd.sender_timeline: their own messages only).\n" },
     { "audit export", "[--since T] [--until T] [--format csv|json|jsonl] [--bom]",
       "write the attempts to standard output",
       "Write every attempt created in [--since, --until) to standard output,\n"
