@@ -18,17 +18,22 @@
 
 #include "config_include.h"
 #include "config_values.h"
+#include "dsn.h"
 #include "duration.h"
 #include "mime.h"
 #include "template.h"
+#include "template_files.h"
 
 struct parser {
     const char *path;
     char *err;
     size_t errlen;
     const struct config_text *text;     /* takes a line back to its file (@include) */
-    int flags;                          /* CONFIG_* */
+    int flags;                          /* CONFIG_*, FROM_STORE */
 };
+
+/* a stored configuration: its templates are in its text, not read from the directory */
+#define FROM_STORE 0x100
 
 /* no string value needs more; a longer one is a mistake (or an attack on the audit table) */
 #define MAX_STRING 4096
@@ -288,7 +293,7 @@ static int parse_email(struct parser *p, const config_setting_t *g, struct email
 {
     static const char *const keys[] = { "server", "from", "starttls", "workers", "batch",
                                         "timeout", "username", "password", "password_file",
-                                        "link", "helo", NULL };
+                                        "link", "helo", "return_path", NULL };
     char *starttls = NULL;
     int rc = -1;
 
@@ -343,6 +348,13 @@ static int parse_email(struct parser *p, const config_setting_t *g, struct email
     if (e->helo && !mime_helo_ok(e->helo)) {
         fail(p, config_setting_get_member(g, "helo"),
              "'helo' must be a host name like \"mail.gemeente.example\" or \"[192.0.2.1]\"");
+        goto out;
+    }
+    if (get_string(p, g, "return_path", 0, &e->return_path) == -1)
+        goto out;
+    const char *bad_path = e->return_path ? dsn_return_path_problem(e->return_path) : NULL;
+    if (bad_path) {
+        fail(p, config_setting_get_member(g, "return_path"), "'return_path' %s", bad_path);
         goto out;
     }
     if (e->timeout < 1) {
@@ -629,9 +641,13 @@ static int parse_step(struct parser *p, const config_setting_t *s, const struct 
 
     if (st->template == NULL && (st->template = strdup("notice")) == NULL)
         goto out;
-    if (!template_exists(st->template)) {
+    /* the null channel sends nothing: any name an e-mail could use will do */
+    if (!template_exists(cfg->templates, st->channel == CHANNEL_NULL ? CHANNEL_EMAIL : st->channel,
+                         st->template)) {
         fail(p, config_setting_get_member(s, "template"),
-             "unknown template '%s' (known: notice, reminder, final)", st->template);
+             "unknown template '%s' for %s (built in: notice, reminder, final; or a file "
+             "%s.%s.LANGUAGE in 'templates')", st->template, channel_name(st->channel),
+             st->template, st->channel == CHANNEL_PAPER ? "letter" : channel_name(st->channel));
         goto out;
     }
     if (quiet != NULL && clock_range_parse(quiet, &st->quiet_start, &st->quiet_end) == -1) {
@@ -797,12 +813,48 @@ static int parse_lease(struct parser *p, const config_setting_t *root, struct co
     return 0;
 }
 
+/* The templates directory: read from disk and appended to the effective text (so the hash and
+ * the stored configuration cover the wording), or, for a stored configuration, read back from
+ * that text. A relative directory is taken from the configuration file's. */
+static int parse_templates(struct parser *p, const config_setting_t *root, struct config *cfg)
+{
+    char dir[4096], *block = NULL;
+    const char *slash = strrchr(cfg->path, '/');
+
+    if (cfg->templates_dir == NULL)
+        return 0;
+    if (p->flags & FROM_STORE)
+        return templates_from_text(cfg->path, cfg->text, &cfg->templates, p->err, p->errlen);
+    if (cfg->templates_dir[0] == '\0')
+        return fail(p, config_setting_get_member(root, "templates"),
+                    "'templates' must name a directory");
+    if (cfg->templates_dir[0] == '/' || slash == NULL)
+        snprintf(dir, sizeof(dir), "%s", cfg->templates_dir);
+    else
+        snprintf(dir, sizeof(dir), "%.*s/%s", (int)(slash - cfg->path), cfg->path,
+                 cfg->templates_dir);
+    if (templates_read_dir(dir, &cfg->templates, &block, p->err, p->errlen) == -1)
+        return -1;
+    size_t tlen = strlen(cfg->text), blen = strlen(block);
+    char *text = tlen + blen < CONFIG_MAX_TEXT ? realloc(cfg->text, tlen + blen + 1) : NULL;
+    if (text == NULL) {
+        free(block);
+        return fail(p, config_setting_get_member(root, "templates"),
+                    "the configuration with its templates is larger than %d bytes",
+                    CONFIG_MAX_TEXT);
+    }
+    memcpy(text + tlen, block, blen + 1);
+    cfg->text = text;
+    free(block);
+    return 0;
+}
+
 static int parse_top(struct parser *p, const config_setting_t *root, struct config *cfg)
 {
     static const char *const keys[] = { "database", "email", "sms", "paper", "http", "policies",
                                         "instance", "timezone", "inbox_url", "lease",
                                         "allow_http_links", "holidays", "holiday_options",
-                                        "audit", NULL };
+                                        "audit", "templates", NULL };
     const config_setting_t *db, *email, *sms, *paper, *http, *audit;
 
     if (check_keys(p, root, "the top level", keys) == -1 ||
@@ -840,6 +892,9 @@ static int parse_top(struct parser *p, const config_setting_t *root, struct conf
     }
     if (cfg->inbox_url == NULL && (cfg->inbox_url = strdup("https://mijn.overheid.nl")) == NULL)
         return fail(p, NULL, "out of memory");
+    if (get_string(p, root, "templates", 0, &cfg->templates_dir) == -1 ||
+        parse_templates(p, root, cfg) == -1)
+        return -1;
     return parse_policies(p, root, cfg);
 }
 
@@ -856,10 +911,10 @@ static struct config *load_effective(const char *name, struct config_text *t, in
         snprintf(err, errlen, "%s:0: out of memory", name);
         goto fail;
     }
-    /* the text with every @include in it: hashed, stored and parsed as one */
+    /* the text with every @include in it (and the templates, appended while parsing): hashed,
+     * stored and parsed as one */
     cfg->text = t->text;
     t->text = NULL;
-    sha256_hex(cfg->text, t->len, cfg->sha256);
     if (config_read_string(&lc, cfg->text) != CONFIG_TRUE) {
         int line = config_error_line(&lc);
         const char *file = config_text_where(t, line, &line);
@@ -868,6 +923,7 @@ static struct config *load_effective(const char *name, struct config_text *t, in
     }
     if (parse_top(&p, config_root_setting(&lc), cfg) == -1)
         goto fail;
+    sha256_hex(cfg->text, strlen(cfg->text), cfg->sha256);
     config_destroy(&lc);
     config_text_free(t);
     return cfg;
@@ -894,7 +950,7 @@ struct config *config_load_text_flags(const char *name, const char *text, size_t
 
     if (config_text_from(name, text, len, &t, err, errlen) == -1)
         return NULL;
-    return load_effective(name, &t, flags, err, errlen);
+    return load_effective(name, &t, flags | FROM_STORE, err, errlen);
 }
 
 struct config *config_load(const char *path, char *err, size_t errlen)
@@ -928,6 +984,8 @@ void config_free(struct config *cfg)
     free(cfg->policies);
     free(cfg->path);
     free(cfg->text);
+    free(cfg->templates_dir);
+    templates_free(cfg->templates);
     free(cfg->conninfo);
     free(cfg->instance);
     free(cfg->timezone);
@@ -937,6 +995,7 @@ void config_free(struct config *cfg)
     free(cfg->email.username);
     free(cfg->email.password);
     free(cfg->email.helo);
+    free(cfg->email.return_path);
     free(cfg->sms.url);
     free(cfg->sms.username);
     free(cfg->sms.password);

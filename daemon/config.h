@@ -52,6 +52,7 @@ struct email_config {
     char *username, *password;
     int link;                  /* the message's link in the text (default true) */
     char *helo;                /* name said in EHLO; NULL = the host name (libesmtp's default) */
+    char *return_path;         /* VERP envelope sender "bounces+{token}@..."; NULL = from */
 };
 
 struct sms_config {
@@ -99,6 +100,8 @@ struct config {
     long audit_checkpoint;     /* seconds between audit checkpoints (audit.checkpoint); 0 = none */
     struct policy *policies;
     size_t npolicies;
+    char *templates_dir;       /* `templates`: the wording admins own; NULL = built-in only */
+    struct templates *templates; /* its files (template_files.h); NULL = none */
 };
 
 /* Parse and validate FILE. On error returns NULL and writes "FILE:LINE: what" into err. */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "template_files.h"
 #include "utf8.h"
 
 struct text {
@@ -26,6 +27,28 @@ struct text {
 #define EN_READ "\n[Read the message here:\n{link}|Log in at MijnOverheid to read the message.]\n"
 #define NL_SMS_READ "[Lees het op {link}|Log in op MijnOverheid om het te lezen.]"
 #define EN_SMS_READ "[Read it at {link}|Log in at MijnOverheid to read it.]"
+
+/* A letter: paragraphs separated by blank lines; a line that is the link alone is printed in
+ * the link's typeface. The subject is what follows "Betreft:" / "Subject:". */
+#define NL_LETTER \
+    "Geachte heer/mevrouw,\n\nIn uw Berichtenbox op MijnOverheid staat[ sinds {created}] " \
+    "[een bericht van {sender} over \u2018{subject}\u2019|een belangrijk bericht van {sender}] " \
+    "dat u nog niet hebt gelezen.\n\n[U kunt het bericht lezen op:\n{link}\n" \
+    "U logt in met uw DigiD.|U kunt het bericht lezen op mijn.overheid.nl. U logt in met uw " \
+    "DigiD.]\n\nZodra u het bericht hebt gelezen, krijgt u er geen herinneringen meer over. " \
+    "Hebt u het bericht inmiddels gelezen? Dan kunt u deze brief als niet verzonden " \
+    "beschouwen.\n\nMet vriendelijke groet,\n\nMijnOverheid Berichtenbox\n"
+#define EN_LETTER \
+    "Dear Sir or Madam,\n\nThere is [a message from {sender} about \u2018{subject}\u2019|" \
+    "an important message from {sender}] in your Berichtenbox on MijnOverheid[ since " \
+    "{created}]. You have not read it yet.\n\n[You can read the message at:\n{link}\n" \
+    "You log in with your DigiD.|You can read the message at mijn.overheid.nl. You log in " \
+    "with your DigiD.]\n\nOnce you have read the message, you will receive no more reminders " \
+    "about it. Have you read it in the meantime? Then please disregard this letter.\n\n" \
+    "Kind regards,\n\nMijnOverheid Berichtenbox\n"
+#define NL_LETTER_HIDDEN "Ongelezen bericht in uw Berichtenbox"
+#define EN_LETTER_HIDDEN "Unread message in your Berichtenbox"
+#define LETTER(name, lang, body) { name, lang, CHANNEL_PAPER, "{subject}", body##_HIDDEN, body }
 
 /* "[...]" is left out when a placeholder in it has no value (an unknown date), "[A|B]" says B
  * instead (no link: the step or channel says link = false) */
@@ -60,6 +83,12 @@ static const struct text texts[] = {
       "MijnOverheid: u heeft een ongelezen bericht van {sender}. " NL_SMS_READ },
     { "final", "nl", CHANNEL_SMS, NULL, NULL,
       "MijnOverheid: laatste herinnering, ongelezen bericht van {sender}. " NL_SMS_READ },
+    LETTER("notice", "nl", NL_LETTER),
+    LETTER("reminder", "nl", NL_LETTER),
+    LETTER("final", "nl", NL_LETTER),
+    LETTER("notice", "en", EN_LETTER),
+    LETTER("reminder", "en", EN_LETTER),
+    LETTER("final", "en", EN_LETTER),
     { "notice", "en", CHANNEL_SMS, NULL, NULL,
       "MijnOverheid: you have a new message from {sender}. " EN_SMS_READ },
     { "reminder", "en", CHANNEL_SMS, NULL, NULL,
@@ -68,10 +97,13 @@ static const struct text texts[] = {
       "MijnOverheid: final reminder, unread message from {sender}. " EN_SMS_READ },
 };
 
-int template_exists(const char *name)
+int template_exists(const struct templates *set, enum channel_id channel, const char *name)
 {
     for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
-        if (strcmp(texts[i].name, name) == 0)
+        if (texts[i].channel == channel && strcmp(texts[i].name, name) == 0)
+            return 1;
+    for (size_t i = 0; set && i < set->n; i++)
+        if (set->v[i].channel == channel && strcmp(set->v[i].name, name) == 0)
             return 1;
     return 0;
 }
@@ -87,6 +119,9 @@ static const char *var_value(const struct template_vars *v, const char *key, siz
     VAR("subject", subject)
     VAR("link", link)
     VAR("created", created)
+    VAR("due_date", due_date)
+    VAR("count", count)
+    VAR("messages", messages)
 #undef VAR
     *known = 0;
     return NULL;
@@ -121,10 +156,16 @@ static char *drop_hidden_lines(const char *format, const struct template_vars *v
 
     if (f == NULL)
         return NULL;
+    int depth = 0;             /* inside "[...]": that has its own rule for a missing value */
     while (*format) {
         const char *line_end = strchr(format, '\n');
         size_t line_len = line_end ? (size_t)(line_end - format + 1) : strlen(format);
-        if (vars->subject != NULL || memmem(format, line_len, "{subject}", 9) == NULL)
+        int mentions = 0;
+        for (size_t i = 0; i < line_len; i++) {
+            depth += format[i] == '[' ? 1 : format[i] == ']' && depth > 0 ? -1 : 0;
+            mentions |= depth == 0 && strncmp(format + i, "{subject}", 9) == 0;
+        }
+        if (vars->subject != NULL || !mentions)
             fwrite(format, 1, line_len, f);
         format += line_len;
     }
@@ -188,9 +229,26 @@ fail:
     return NULL;
 }
 
-static const struct text *find_text(enum channel_id channel, const char *name, const char *language)
+/* The text for CHANNEL, NAME and LANGUAGE: a file of the templates directory first, then the
+ * built-in one; without one in LANGUAGE, Dutch the same way. */
+static const struct text *find_text(const struct templates *set, enum channel_id channel,
+                                    const char *name, const char *language, struct text *file)
 {
     const struct text *fallback = NULL;
+    const struct template_file *f = NULL;
+
+    if (language != NULL && (f = templates_find(set, channel, name, language)) == NULL)
+        for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]) && f == NULL; i++)
+            if (texts[i].channel == channel && strcmp(texts[i].name, name) == 0 &&
+                strcmp(texts[i].language, language) == 0)
+                return &texts[i];
+    if (f == NULL)
+        f = templates_find(set, channel, name, "nl");
+    if (f != NULL) {
+        *file = (struct text){ f->name, f->language, f->channel, f->subject,
+                               f->subject_hidden ? f->subject_hidden : f->subject, f->body };
+        return file;
+    }
 
     for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
         const struct text *t = &texts[i];
@@ -217,9 +275,17 @@ static const struct {
 int template_render(enum channel_id channel, const char *name, const char *language,
                     const struct template_vars *vars, char **subject, char **body)
 {
-    const struct text *t = find_text(channel, name, language);
+    return template_render_with(NULL, channel, name, language, vars, subject, body);
+}
+
+int template_render_with(const struct templates *set, enum channel_id channel, const char *name,
+                         const char *language, const struct template_vars *vars, char **subject,
+                         char **body)
+{
+    struct text file;
+    const struct text *t = find_text(set, channel, name ? name : "notice", language, &file);
     struct template_vars cut = *vars;
-    char *c_name = NULL, *c_sender = NULL, *c_subject = NULL;
+    char *c_name = NULL, *c_sender = NULL, *c_subject = NULL, *messages = NULL;
     int rc = -1;
 
     *body = NULL;
@@ -233,6 +299,16 @@ int template_render(enum channel_id channel, const char *name, const char *langu
         (vars->subject &&
          (cut.subject = c_subject = utf8_cut(vars->subject, limits[channel].subject)) == NULL))
         goto out;
+    if (cut.count == NULL)
+        cut.count = "1";
+    if (cut.messages == NULL) {     /* this message alone: "sender: subject" */
+        if (asprintf(&messages, "%s%s%s", cut.sender ? cut.sender : "",
+                     cut.subject ? ": " : "", cut.subject ? cut.subject : "") < 0) {
+            messages = NULL;
+            goto out;
+        }
+        cut.messages = messages;
+    }
     if (subject && t->subject) {
         *subject = template_expand(cut.subject ? t->subject : t->subject_hidden, &cut);
         if (*subject == NULL)
@@ -250,6 +326,7 @@ out:
     free(c_name);
     free(c_sender);
     free(c_subject);
+    free(messages);
     return rc;
 }
 

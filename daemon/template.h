@@ -1,5 +1,5 @@
-/* Message texts per channel, template and language, with placeholder expansion. The built-in
- * templates are the only ones a step may name; the config check rejects anything else. */
+/* Message texts per channel, template and language, with placeholder expansion: the files of
+ * the `templates` directory (template_files.h) first, then the built-in texts. */
 #ifndef HERINNERD_TEMPLATE_H
 #define HERINNERD_TEMPLATE_H
 
@@ -26,9 +26,15 @@ struct template_vars {
     const char *link;          /* NULL: no link in this text (link = false) */
     const char *created;       /* date the message arrived, local, e.g. "23-11-2026"; NULL or
                                 * "" when unknown */
+    const char *due_date;      /* the message's due date, the same way; NULL or "" when none */
+    const char *count;         /* messages this notice is about; NULL: "1" */
+    const char *messages;      /* one line per message ("sender: subject"); NULL: this one */
 };
 
-int template_exists(const char *name);
+struct templates;
+
+/* Has CHANNEL a text called NAME, in SET (may be NULL) or built in? */
+int template_exists(const struct templates *set, enum channel_id channel, const char *name);
 
 /* Expand the subject line and body for CHANNEL into freshly malloc'd strings (caller frees).
  * Name, sender and subject are first cut to the channel's limits on a character boundary.
@@ -36,10 +42,14 @@ int template_exists(const char *name);
  * for a medium is the caller's job. */
 int template_render(enum channel_id channel, const char *name, const char *language,
                     const struct template_vars *vars, char **subject, char **body);
+/* The same with the texts of SET (the templates directory's; NULL: built-in only) first. */
+int template_render_with(const struct templates *set, enum channel_id channel, const char *name,
+                         const char *language, const struct template_vars *vars, char **subject,
+                         char **body);
 
 /* Expand "{key}" placeholders in FORMAT; unknown keys stay as they are. "[A|B]" gives A when
  * every placeholder in A has a value, else B; "[A]" gives A or nothing. A line that mentions
- * {subject} is dropped when the subject is hidden (NULL). Exposed for tests. */
+ * {subject} outside "[...]" is dropped when the subject is hidden (NULL). Exposed for tests. */
 char *template_expand(const char *format, const struct template_vars *vars);
 
 /* T (seconds since the epoch) as the local date "23-11-2026" in OUT. -1 and "" when T is not a

@@ -12,11 +12,13 @@
 
 #include "channel.h"
 #include "daemon.h"
+#include "dsn.h"
 #include "link.h"
 #include "errmsg.h"
 #include "log.h"
 #include "mime.h"
 #include "template.h"
+#include "template_files.h"
 #include "utf8.h"
 #include "workers.h"
 
@@ -25,6 +27,8 @@
 struct email_settings {
     int refs;
     char *server, *from, *envelope_from, *domain, *inbox_url;
+    char *return_path;          /* "bounces+{token}@...": each attempt's own envelope sender */
+    struct templates *templates; /* the templates directory's wording */
     char *username, *password;  /* SMTP AUTH (PLAIN/LOGIN), when a username is set */
     char *helo;                 /* EHLO name; NULL = the host name */
     enum starttls_mode starttls;
@@ -60,6 +64,8 @@ static void settings_unref(struct email_settings *s)
     free(s->username);
     free(s->password);
     free(s->helo);
+    free(s->return_path);
+    templates_free(s->templates);
     free(s);
 }
 
@@ -81,10 +87,16 @@ static struct email_settings *settings_new(const struct config *cfg, char *err, 
         s->password = strdup(cfg->email.password ? cfg->email.password : "");
     }
     s->timeout = cfg->email.timeout;
+    if ((s->templates = templates_dup(cfg->templates)) == NULL) {
+        errmsg_set(err, errlen, "email: out of memory");
+        settings_unref(s);
+        return NULL;
+    }
     s->batch = cfg->email.batch;
     s->link = cfg->email.link;
     s->allow_http_links = cfg->allow_http_links;
-    if (cfg->email.helo && (s->helo = strdup(cfg->email.helo)) == NULL) {
+    if ((cfg->email.helo && (s->helo = strdup(cfg->email.helo)) == NULL) ||
+        (cfg->email.return_path && (s->return_path = strdup(cfg->email.return_path)) == NULL)) {
         settings_unref(s);
         return NULL;
     }
@@ -115,13 +127,15 @@ static char *build_message(const struct email_settings *s, struct send_job *job)
 {
     char *subject = NULL, *body = NULL, *qp = NULL, *h_subject = NULL, *to = NULL, *out = NULL;
     char *display = NULL;      /* the recipient's name in To:, cut like the greeting's */
-    char created[32] = "", date[64], msgid[sizeof(job->external_id)];
+    char created[32] = "", due[32] = "", date[64], msgid[sizeof(job->external_id)];
     size_t outlen;
     time_t now = time(NULL);
     int show_link = job->step_link ? job->step_link > 0 : s->link;
 
     template_date(job->created_at, created, sizeof(created));     /* "" if not a sane date */
+    template_date(job->due_at, due, sizeof(due));
     struct template_vars vars = {
+        .due_date = due,
         .name = job->recipient_name,
         .sender = job->sender,
         .subject = job->hide_subject ? NULL : job->subject,
@@ -130,7 +144,8 @@ static char *build_message(const struct email_settings *s, struct send_job *job)
                           : NULL,
         .created = created,
     };
-    if (template_render(CHANNEL_EMAIL, job->template, job->language, &vars, &subject, &body) == -1)
+    if (template_render_with(s->templates, CHANNEL_EMAIL, job->template, job->language, &vars,
+                             &subject, &body) == -1)
         goto out;
     if (job->recipient_name &&
         (display = utf8_cut(job->recipient_name, TEMPLATE_NAME_MAX)) == NULL)
@@ -162,6 +177,20 @@ out:
     free(display);
     free(to);
     return out;
+}
+
+/* The envelope sender: with a return path, VERP: the token of this attempt's Message-ID (its
+ * external id), so that a bounce names the attempt it is about (herinnerctl bounce). */
+static int envelope_sender(const struct email_settings *s, const struct send_job *job,
+                           char *out, size_t len)
+{
+    char token[DSN_TOKEN_MAX];
+
+    if (s->return_path == NULL)
+        return snprintf(out, len, "%s", s->envelope_from) < (int)len ? 0 : -1;
+    if (dsn_token_from_message_id(job->external_id, token, sizeof(token)) == -1)
+        return -1;
+    return dsn_return_path(s->return_path, token, out, len);
 }
 
 static void status_text(const smtp_status_t *st, char *buf, size_t len)
@@ -263,8 +292,15 @@ static void batch_work(void *arg)
             job_set_outcome(j, OUTCOME_TEMPORARY_FAILURE, "could not build the message");
             continue;
         }
+        char reverse[256];
+        if (envelope_sender(s, j, reverse, sizeof(reverse)) == -1) {
+            job_set_outcome(j, OUTCOME_TEMPORARY_FAILURE, "could not build the envelope sender");
+            free(texts[i]);
+            texts[i] = NULL;
+            continue;
+        }
         msgs[i] = smtp_add_message(session);
-        smtp_set_reverse_path(msgs[i], s->envelope_from);
+        smtp_set_reverse_path(msgs[i], reverse);
         rcpts[i] = smtp_add_recipient(msgs[i], j->email);
         smtp_set_message_str(msgs[i], texts[i]);
         queued++;

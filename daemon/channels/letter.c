@@ -10,6 +10,7 @@
 #endif
 
 #include "letter.h"
+#include "template.h"
 
 #include <cairo-pdf.h>
 #include <cairo.h>
@@ -76,9 +77,10 @@ static const struct style ST_LINK = { FACE_MONO, 10.0, 14.0 };
 static const struct style ST_ORG = { FACE_BOLD, 13.0, 16.0 };
 static const struct style ST_BOX = { FACE_REGULAR, 10.0, 13.0 };
 
-struct words {
-    const char *date_label, *subject_label, *hidden_subject, *salutation;
-    const char *closing, *signature, *page;
+/* How a date, a page and the two labels are written in a language: the wording itself comes
+ * from the templates (template.h: CHANNEL_PAPER). */
+struct locale {
+    const char *date_label, *subject_label, *page;
     const char *const *months;
 };
 
@@ -89,23 +91,19 @@ static const char *const MONTHS_EN[12] = { "January",   "February", "March",    
                                            "May",       "June",     "July",     "August",
                                            "September", "October",  "November", "December" };
 
-static const struct words WORDS_NL = {
-    "Datum: ", "Betreft: ", "Ongelezen bericht in uw Berichtenbox", "Geachte heer/mevrouw,",
-    "Met vriendelijke groet,", "MijnOverheid Berichtenbox", "pagina ", MONTHS_NL,
-};
-static const struct words WORDS_EN = {
-    "Date: ", "Subject: ", "Unread message in your Berichtenbox", "Dear Sir or Madam,",
-    "Kind regards,", "MijnOverheid Berichtenbox", "page ", MONTHS_EN,
-};
+static const struct locale LOCALE_NL = { "Datum: ", "Betreft: ", "pagina ", MONTHS_NL };
+static const struct locale LOCALE_EN = { "Date: ", "Subject: ", "page ", MONTHS_EN };
 
 /* The letter's strings after cleaning; what draw_* works from. */
 struct text {
-    const struct words *w;
+    const struct locale *w;
     bool en;
     char *sender, *name, *subject, *link; /* subject/link NULL when absent */
     char *contact;                        /* NULL when absent */
     char date[64], received[64];          /* received "" when unknown */
     char reference[64];
+    char due[64];                         /* "" when none */
+    char *subject_line, *body;            /* the template rendered: after the label, the body */
 };
 
 struct pen {
@@ -271,7 +269,7 @@ static char *clean_text(const char *in, size_t len, size_t max_chars)
 /* ---- dates ----------------------------------------------------------------------------- */
 
 /* The process's time zone is the config's: the daemon sets TZ once, before any thread starts. */
-static int format_date(char *buf, size_t len, time_t t, const struct words *w, char *err,
+static int format_date(char *buf, size_t len, time_t t, const struct locale *w, char *err,
                        size_t errlen)
 {
     struct tm tm;
@@ -649,83 +647,34 @@ out:
     return rc;
 }
 
-#define PORTAL_NL "U kunt het bericht lezen op mijn.overheid.nl. U logt in met uw DigiD."
-#define PORTAL_EN "You can read the message at mijn.overheid.nl. You log in with your DigiD."
-#define DISREGARD_NL \
-    "Zodra u het bericht hebt gelezen, krijgt u er geen herinneringen meer over. Hebt u het " \
-    "bericht inmiddels gelezen? Dan kunt u deze brief als niet verzonden beschouwen."
-#define DISREGARD_EN \
-    "Once you have read the message, you will receive no more reminders about it. Have you " \
-    "read it in the meantime? Then please disregard this letter."
-
-/* The body's paragraphs, in the letter's language. Data is appended, never formatted. */
+/* The body as the template rendered it: paragraphs between blank lines, each line of one
+ * wrapped to the text width; a line that is the link alone is set in the link's typeface. */
 static int draw_body(struct pen *p, const struct text *t)
 {
-    struct sbuf b = { 0 };
-    const char *org = *t->sender ? t->sender
-                      : t->en    ? "a government organisation"
-                                 : "een overheidsorganisatie";
-    int rc = -1;
+    const char *s = t->body;
+    int first = 1;
 
-    if (t->en) {
-        sb_puts(&b, t->subject ? "There is a message from "
-                               : "There is an important message from ");
-        sb_puts(&b, org);
-        if (t->subject) {
-            sb_puts(&b, " about ‘");
-            sb_puts(&b, t->subject);
-            sb_puts(&b, "’");
+    while (*s) {
+        size_t len = strcspn(s, "\n");
+        char *line = strndup(s, len);
+        if (line == NULL)
+            return -1;
+        if (len == 0) {
+            if (!first)
+                p->y += ST_BODY.lead * 0.5;
+        } else {
+            int rc = draw_paragraph(p, t->link && strcmp(line, t->link) == 0 ? &ST_LINK : &ST_BODY,
+                                    line);
+            first = 0;
+            free(line);
+            if (rc < 0)
+                return -1;
+            line = NULL;
         }
-        sb_puts(&b, " in your Berichtenbox on MijnOverheid");
-        if (*t->received) {
-            sb_puts(&b, " since ");
-            sb_puts(&b, t->received);
-        }
-        sb_puts(&b, ". You have not read it yet.");
-    } else {
-        sb_puts(&b, "In uw Berichtenbox op MijnOverheid staat ");
-        if (*t->received) {
-            sb_puts(&b, "sinds ");
-            sb_puts(&b, t->received);
-            sb_puts(&b, " ");
-        }
-        sb_puts(&b, t->subject ? "een bericht van " : "een belangrijk bericht van ");
-        sb_puts(&b, org);
-        if (t->subject) {
-            sb_puts(&b, " over ‘");
-            sb_puts(&b, t->subject);
-            sb_puts(&b, "’");
-        }
-        sb_puts(&b, " dat u nog niet hebt gelezen.");
+        free(line);
+        s += len + (s[len] == '\n');
     }
-    if (b.oom)
-        goto fail;
-
-    draw_line(p, &ST_BODY, t->w->salutation);
-    p->y += ST_BODY.lead * 0.5;
-    if (draw_paragraph(p, &ST_BODY, b.p) < 0)
-        goto fail;
-    p->y += ST_BODY.lead * 0.5;
-    if (t->link) {
-        draw_line(p, &ST_BODY, t->en ? "You can read the message at:"
-                                     : "U kunt het bericht lezen op:");
-        if (draw_paragraph(p, &ST_LINK, t->link) < 0)
-            goto fail;
-        draw_line(p, &ST_BODY, t->en ? "You log in with your DigiD." : "U logt in met uw DigiD.");
-    } else if (draw_paragraph(p, &ST_BODY, t->en ? PORTAL_EN : PORTAL_NL) < 0) {
-        goto fail;
-    }
-    p->y += ST_BODY.lead * 0.5;
-    if (draw_paragraph(p, &ST_BODY, t->en ? DISREGARD_EN : DISREGARD_NL) < 0)
-        goto fail;
-    p->y += ST_BODY.lead * 0.5;
-    draw_line(p, &ST_BODY, t->w->closing);
-    p->y += ST_BODY.lead;
-    draw_line(p, &ST_BODY, t->w->signature);
-    rc = 0;
-fail:
-    free(b.p);
-    return rc;
+    return 0;
 }
 
 /* The sender's return address under the letterhead: at most 3 lines, so it stays above the
@@ -776,7 +725,7 @@ static int draw_letter(cairo_t *cr, const struct letter *l, const struct text *t
     p.y += ST_BODY.lead * 0.5;
     b.len = 0;
     sb_puts(&b, t->w->subject_label);
-    sb_puts(&b, t->subject ? t->subject : t->w->hidden_subject);
+    sb_puts(&b, t->subject_line);
     if (b.oom || draw_paragraph(&p, &ST_BOLD, b.p) < 0)
         goto oom;
     p.y += ST_BODY.lead;
@@ -803,12 +752,14 @@ static void text_free(struct text *t)
     free(t->subject);
     free(t->link);
     free(t->contact);
+    free(t->subject_line);
+    free(t->body);
 }
 
 static int text_prepare(const struct letter *l, struct text *t, char *err, size_t errlen)
 {
     t->en = l->language && strcmp(l->language, "en") == 0;
-    t->w = t->en ? &WORDS_EN : &WORDS_NL;
+    t->w = t->en ? &LOCALE_EN : &LOCALE_NL;
     t->sender = clean_text(l->sender, SIZE_MAX, MAX_SENDER_CHARS);
     t->name = clean_text(l->recipient_name, SIZE_MAX, MAX_NAME_CHARS);
     t->subject = clean_text(l->subject, SIZE_MAX, MAX_SUBJECT_CHARS);
@@ -844,6 +795,25 @@ static int text_prepare(const struct letter *l, struct text *t, char *err, size_
     if (l->received &&
         format_date(t->received, sizeof t->received, l->received, t->w, err, errlen) < 0)
         return -1;
+    if (l->due && format_date(t->due, sizeof t->due, l->due, t->w, err, errlen) < 0)
+        return -1;
+    struct template_vars vars = {
+        .name = t->name,
+        .sender = *t->sender ? t->sender : t->en ? "a government organisation"
+                                                 : "een overheidsorganisatie",
+        .subject = t->subject,
+        .link = t->link,
+        .created = t->received,
+        .due_date = t->due,
+    };
+    if (template_render_with(l->templates, CHANNEL_PAPER, l->template,
+                             l->language ? l->language : "nl", &vars, &t->subject_line,
+                             &t->body) == -1) {
+        errmsg_set(err, errlen, "the letter's template '%s' could not be rendered",
+                   l->template ? l->template : "notice");
+        errno = EINVAL;
+        return -1;
+    }
     return 0;
 }
 

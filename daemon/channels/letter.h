@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <time.h>
 
+struct templates;
+
 /* What the print house's manifest says about a rendered letter. */
 struct letter_facts {
     int pages;
@@ -31,6 +33,9 @@ struct letter {
     time_t date;                /* the letter's date */
     time_t received;            /* when the message arrived ("since ..."); 0 = leave it out */
     const char *contact;        /* paper.contact: a line for questions; NULL = none */
+    const struct templates *templates; /* the wording: the templates directory's, else built in */
+    const char *template;       /* the step's template; NULL = "notice" */
+    time_t due;                 /* the message's due date ({due_date}); 0 = none */
     struct letter_facts *facts; /* filled in on success when not NULL */
 };
 

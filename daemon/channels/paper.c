@@ -28,6 +28,7 @@
 #include "metrics.h"
 #include "paper_sql.h"
 #include "spool.h"
+#include "template_files.h"
 #include "workers.h"
 
 struct paper_state {
@@ -50,6 +51,7 @@ struct paper_write {
     char *link;                 /* the message's link, or the inbox url */
     char *return_address;       /* paper.sender_address, or NULL */
     char *contact;              /* paper.contact, or NULL */
+    struct templates *templates; /* the templates directory's wording */
     time_t date;
     int rc, err_no;
     char path[PATH_MAX];
@@ -161,6 +163,7 @@ static void write_free(struct paper_write *w)
     free(w->link);
     free(w->return_address);
     free(w->contact);
+    templates_free(w->templates);
     free(w);
 }
 
@@ -234,6 +237,9 @@ static int render(const char *tmp_path, struct spool_facts *facts, void *arg, ch
         .date = w->date,
         .received = job->created_at > 0 ? (time_t)job->created_at : 0,
         .contact = w->contact,
+        .templates = w->templates,
+        .template = job->template,
+        .due = job->due_at > 0 ? (time_t)job->due_at : 0,
         .facts = &lf,
     };
 
@@ -346,7 +352,8 @@ static void paper_send(void *state, struct send_job *job)
         w->return_address = strdup(cfg->paper.sender_address);
     if (cfg->paper.contact)
         w->contact = strdup(cfg->paper.contact);
-    if (w->link == NULL || (cfg->paper.contact && w->contact == NULL)) {
+    w->templates = templates_dup(cfg->templates);
+    if (w->link == NULL || (cfg->paper.contact && w->contact == NULL) || w->templates == NULL) {
         job_set_outcome(job, OUTCOME_TEMPORARY_FAILURE, "out of memory");
         finish_send(w);
         return;

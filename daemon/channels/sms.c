@@ -34,6 +34,7 @@
 #include "metrics.h"
 #include "sms_text.h"
 #include "template.h"
+#include "template_files.h"
 
 #define MAX_PARKED 8            /* early reports kept per send; more are forgeries */
 #define MAX_REPLY 400           /* bytes of Kannel's reply kept */
@@ -45,6 +46,9 @@
 /* A delivery report is a fact of its own: one per (send, report type). */
 #define DLR_FACT "dlr:%" PRId64 ":%d:%d:%s:%d"
 
+/* $1 message, $2 the step whose send failed (sql/010_timeline.sql) */
+#define SQL_BRING_FORWARD "SELECT herinnerd.bring_forward($1::bigint, $2::int)"
+
 /* What a request needs from the config, copied: a reload must not pull it from under a
  * request in flight. Reference-counted on the loop. */
 struct sms_settings {
@@ -55,6 +59,7 @@ struct sms_settings {
     int max_in_flight;
     long timeout;
     int link, max_parts, allow_http_links;
+    struct templates *templates;                /* the templates directory's wording */
 };
 
 /* A keep-alive connection to the gateway, made for one settings generation. */
@@ -113,6 +118,7 @@ static void settings_unref(struct sms_settings *s)
     free(s->country);
     free(s->dlr_base);
     free(s->inbox_url);
+    templates_free(s->templates);
     free(s);
 }
 
@@ -182,8 +188,9 @@ static struct sms_settings *settings_new(const struct config *cfg, char *err, si
     s->country = strdup(cfg->sms.default_country ? cfg->sms.default_country : "31");
     s->inbox_url = strdup(cfg->inbox_url ? cfg->inbox_url : "");
     s->dlr_base = dlr_base(cfg);      /* NULL: no reports (config check makes this rare) */
+    s->templates = templates_dup(cfg->templates);
     if (parse_url(s, cfg->sms.url, err, errlen) == -1 || s->username == NULL || s->password == NULL ||
-        s->sender == NULL || s->country == NULL || s->inbox_url == NULL) {
+        s->sender == NULL || s->country == NULL || s->inbox_url == NULL || s->templates == NULL) {
         settings_unref(s);
         return NULL;
     }
@@ -346,12 +353,15 @@ static char *request_uri(const struct sms_settings *set, const struct send_job *
 static int render_text(const struct sms_settings *set, struct send_job *job, char **text,
                        char *err, size_t errlen)
 {
-    char created[32], link_note[96], fit_note[128];
+    char created[32], due[32], link_note[96], fit_note[128];
     int show_link = job->step_link ? job->step_link > 0 : set->link;
 
     template_date(job->created_at, created, sizeof(created));     /* "" if not a sane date */
+    template_date(job->due_at, due, sizeof(due));
     /* no subject: an SMS is read on lock screens */
     struct sms_compose c = {
+        .templates = set->templates,
+        .due_date = due,
         .template = job->template ? job->template : "notice",
         .language = job->language,
         .name = job->recipient_name,
@@ -450,6 +460,32 @@ struct dlr_record {
     const char *detail;
 };
 
+static void dlr_done(struct dlr_record *rec)
+{
+    struct sms_state *st = rec->st;
+
+    st->dlr_pending--;
+    free(rec);
+    if (st->d->draining)
+        daemon_check_drained(st->d);
+}
+
+static void brought_forward(PGresult *res, void *arg)
+{
+    struct dlr_record *rec = arg;
+    const struct sms_dlr *r = &rec->r;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
+        log_message(LOG_WARNING, r->message_id, "sms: message %" PRId64 ": the next step could not "
+                    "be brought forward after a failed delivery report (%s); it stays at its "
+                    "planned time", r->message_id,
+                    res ? PQresultErrorMessage(res) : "no database connection");
+    else if (strcmp(PQgetvalue(res, 0, 0), "t") == 0)
+        log_message(LOG_INFO, r->message_id, "message %" PRId64 ": the SMS of step %d failed "
+                    "(%s): the next step is due now", r->message_id, r->step, rec->detail);
+    dlr_done(rec);
+}
+
 static void dlr_recorded(void *arg, int recorded, int moved, int known)
 {
     struct dlr_record *rec = arg;
@@ -457,7 +493,6 @@ static void dlr_recorded(void *arg, int recorded, int moved, int known)
     const struct sms_dlr *r = &rec->r;
 
     (void)moved;
-    st->dlr_pending--;
     if (recorded && !known)
         log_message(LOG_WARNING, r->message_id, "sms: delivery report '%s' for message %" PRId64
                     " step %d try %d ignored: no SMS was sent with that token, or its fate is already "
@@ -469,10 +504,17 @@ static void dlr_recorded(void *arg, int recorded, int moved, int known)
                     r->message_id, "message %" PRId64 " step %d try %d sms: %s: %s",
                     r->message_id, r->step, r->try_no, outcome_name(rec->outcome),
                     rec->detail);
+        /* the SMS did not arrive: the step waiting for it need not wait its planned time */
+        if (rec->outcome == OUTCOME_PERMANENT_FAILURE) {
+            char id[32], step[16];
+            snprintf(id, sizeof(id), "%" PRId64, r->message_id);
+            snprintf(step, sizeof(step), "%d", r->step);
+            const char *params[] = { id, step };
+            db_query(st->d->db, 0, SQL_BRING_FORWARD, 2, params, brought_forward, rec);
+            return;
+        }
     }
-    free(rec);
-    if (st->d->draining)
-        daemon_check_drained(st->d);
+    dlr_done(rec);
 }
 
 /* Hand the report to the ledger: it is written only if the `sent` row it names is (the ledger

@@ -610,10 +610,11 @@ static char *compose_once(const struct sms_compose *c, const char *link, size_t 
     char *sender = c->sender ? utf8_cut(c->sender, k) : NULL;
     char *body = NULL, *gsm = NULL;
     struct template_vars vars = { .name = name, .sender = sender, .link = link,
-                                  .created = c->created };
+                                  .created = c->created, .due_date = c->due_date };
 
     if ((c->name && name == NULL) || (c->sender && sender == NULL) ||
-        template_render(CHANNEL_SMS, c->template, c->language, &vars, NULL, &body) == -1)
+        template_render_with(c->templates, CHANNEL_SMS, c->template, c->language, &vars,
+                             NULL, &body) == -1)
         goto out;
     for (size_t n = strlen(body); n > 0 && (body[n - 1] == '\n' || body[n - 1] == ' '); n--)
         body[n - 1] = '\0';

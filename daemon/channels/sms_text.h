@@ -39,9 +39,13 @@ int sms_text_parts(const char *text);
 #define SMS_NAME_MIN 10      /* characters a sender or name keeps at least when cut to fit */
 
 /* What an SMS notice is made of. */
+struct templates;
+
 struct sms_compose {
+    const struct templates *templates;  /* the templates directory's, or NULL */
     const char *template, *language;
     const char *name, *sender, *created;
+    const char *due_date;
     const char *link;           /* NULL: no link in the text (link = false) */
     const char *fallback_link;  /* the inbox URL, used when LINK alone would not fit */
     int max_parts;              /* sms.max_parts */

@@ -19,6 +19,8 @@ struct ctl_attempt {
     int step;
     const char *channel, *outcome, *detail, *address, *external_id;
     const char *fact;          /* de-duplication key */
+    const char *refers;        /* a report: recorded only while the send with this external id
+                                * is, and its fate is not known yet (ledger_sql.h) */
 };
 
 struct config *ctl_load_config(const struct ctl *ctl);
@@ -42,5 +44,7 @@ int ctl_audit(const struct ctl *ctl, int argc, char **argv);
 /* audit verify [--checkpoints FILE] | audit checkpoint */
 int ctl_chain(const struct ctl *ctl, int argc, char **argv);
 int ctl_paper_handover(const struct ctl *ctl);
+/* bounce [RECIPIENT]: a DSN on standard input; sysexits(3) codes for a Postfix pipe transport */
+int ctl_bounce(const struct ctl *ctl, int argc, char **argv);
 
 #endif

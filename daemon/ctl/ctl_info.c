@@ -224,55 +224,56 @@ int ctl_status(const struct ctl *ctl, const char *message_id)
         PQfinish(conn);
         return 1;
     }
-    PGresult *a = NULL, *z = PQexec(conn, "SELECT current_setting('TimeZone')");
-    PGresult *m = PQexecParams(conn,
-        "SELECT m.sender, m.kind, m.subject, " TIME("m.created_at") ", " TIME("m.read_at") ","
-        "       e.policy, e.state, e.step, " TIME("e.next_at") ", " TIME("m.due_at")
-        "  FROM herinnerd.messages m"
-        "  LEFT JOIN herinnerd.escalations e ON e.message_id = m.id WHERE m.id = $1::bigint",
+    /* one message's life as herinnerd.message_timeline has it: what a sender's portal sees */
+    PGresult *z = PQexec(conn, "SELECT current_setting('TimeZone')");
+    PGresult *t = PQexecParams(conn,
+        "SELECT sender, kind, subject, " TIME("due_at") ", " TIME("at") ", event, step, try,"
+        "       channel, outcome, coalesce(detail, ''), coalesce(address, ''), policy, escalation,"
+        "       next_step, coalesce(next_channel, ''), " TIME("next_at")
+        "  FROM herinnerd.message_timeline WHERE message_id = $1::bigint"
+        " ORDER BY at, attempt_id NULLS FIRST",
         1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(m) != PGRES_TUPLES_OK) {
-        fprintf(stderr, "herinnerctl: cannot read message %s: %s", idbuf, PQresultErrorMessage(m));
+    if (PQresultStatus(t) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "herinnerctl: cannot read message %s: %s", idbuf, PQresultErrorMessage(t));
         goto out;
     }
-    if (PQntuples(m) != 1) {
+    int n = PQntuples(t);
+    if (n == 0) {
         fprintf(stderr, "herinnerctl: there is no message %s\n", idbuf);
         goto out;
     }
-#define V(r, i, c) ctl_printable(PQgetvalue(r, i, c))
-    printf("message %s from %s (%s): %s\n  arrived %s, %s\n", idbuf, V(m, 0, 0), V(m, 0, 1),
-           V(m, 0, 2), V(m, 0, 3), PQgetisnull(m, 0, 4) ? "unread" : "read");
-    if (!PQgetisnull(m, 0, 9))
-        printf("  due %s\n", V(m, 0, 9));
-    if (!PQgetisnull(m, 0, 4))
-        printf("  read at %s\n", V(m, 0, 4));
-    if (PQgetisnull(m, 0, 5))
-        printf("  not (yet) adopted by herinnerd\n");
-    else if (strcmp(PQgetvalue(m, 0, 6), "active") == 0)
-        printf("  escalation: policy '%s', active, step %s next at %s\n", V(m, 0, 5),
-               V(m, 0, 7), V(m, 0, 8));
-    else
-        printf("  escalation: policy '%s', %s\n", V(m, 0, 5), V(m, 0, 6));
-    a = PQexecParams(conn,
-        "SELECT " TIME("created_at") ", step, try, channel, outcome, detail, coalesce(address, '')"
-        "  FROM herinnerd.attempts WHERE message_id = $1::bigint ORDER BY created_at, id",
-        1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(a) != PGRES_TUPLES_OK) {
-        fprintf(stderr, "herinnerctl: cannot read the attempts: %s", PQresultErrorMessage(a));
-        goto out;
+#define V(i, c) ctl_printable(PQgetvalue(t, i, c))
+    printf("message %s from %s (%s): %s\n", idbuf, V(0, 0), V(0, 1), V(0, 2));
+    if (!PQgetisnull(t, 0, 3))
+        printf("  due %s\n", V(0, 3));
+    int read = 0;
+    for (int i = 0; i < n; i++) {
+        const char *event = PQgetvalue(t, i, 5);
+        if (strcmp(event, "attempt") == 0)
+            printf("  %s  step %s try %s  %-5s %-17s %s%s%s\n", V(i, 4), V(i, 6), V(i, 7),
+                   V(i, 8), V(i, 9), V(i, 10), *PQgetvalue(t, i, 11) ? " -> " : "", V(i, 11));
+        else
+            printf("  %s  %s\n", V(i, 4), V(i, 5));
+        read |= strcmp(event, "read") == 0;
     }
-    for (int i = 0; i < PQntuples(a); i++)
-        printf("  %s  step %s try %s  %-5s %-17s %s%s%s\n", V(a, i, 0), V(a, i, 1), V(a, i, 2),
-               V(a, i, 3), V(a, i, 4), V(a, i, 5), *PQgetvalue(a, i, 6) ? " -> " : "",
-               V(a, i, 6));
+    const char *state = PQgetvalue(t, 0, 13);
+    if (PQgetisnull(t, 0, 12))
+        printf("  %s, not (yet) adopted by herinnerd\n", read ? "read" : "unread");
+    else if (strcmp(state, "sending") == 0)
+        printf("  %s; policy '%s': step %s (%s) is being tried now\n", read ? "read" : "unread",
+               V(0, 12), V(0, 14), V(0, 15));
+    else if (strcmp(state, "active") == 0)
+        printf("  %s; policy '%s': next step %s (%s) at %s\n", read ? "read" : "unread",
+               V(0, 12), V(0, 14), V(0, 15), V(0, 16));
+    else
+        printf("  %s; policy '%s': %s\n", read ? "read" : "unread", V(0, 12), V(0, 13));
     if (PQresultStatus(z) == PGRES_TUPLES_OK)
-        printf("  (times in %s)\n", V(z, 0, 0));
+        printf("  (times in %s)\n", ctl_printable(PQgetvalue(z, 0, 0)));
 #undef V
     rc = 0;
 out:
     PQclear(z);
-    PQclear(a);
-    PQclear(m);
+    PQclear(t);
     PQfinish(conn);
     return rc;
 }

@@ -28,7 +28,7 @@ int ctl_record_attempt(PGconn *conn, const char *instance, const struct ctl_atte
     snprintf(id, sizeof(id), "%" PRId64, at->message_id);
     snprintf(step, sizeof(step), "%d", at->step);
     const char *values[17] = { id, step, NULL, at->channel, at->outcome, at->detail, at->address,
-                               at->external_id, NULL, NULL, at->fact, NULL,
+                               at->external_id, NULL, NULL, at->fact, at->refers,
                                NULL, NULL, NULL, NULL, NULL };
     const char *params[19] = { instance, NULL /* the session's own chain */ };
     for (int i = 0; i < 17; i++) {

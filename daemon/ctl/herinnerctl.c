@@ -36,7 +36,9 @@ static const struct command_help commands[] = {
     { "status", "MESSAGE_ID", "one message: its escalation and every attempt",
       "Print the message (sender, kind, subject, arrival, read), its escalation\n"
       "(policy, state, next step and when) and every attempt: time, step, try,\n"
-      "channel, outcome, detail and address, in the configuration's time zone.\n" },
+      "channel, outcome, detail and address, in the configuration's time zone.\n"
+      "These are the rows of the view herinnerd.message_timeline, which senders'\n"
+      "portals read too (herinnerd.sender_timeline: their own messages only).\n" },
     { "audit export", "[--since T] [--until T] [--format csv|json|jsonl] [--bom]",
       "write the attempts to standard output",
       "Write every attempt created in [--since, --until) to standard output,\n"
@@ -71,6 +73,13 @@ static const struct command_help commands[] = {
       "Move the letters in the spool's pending/ to handed-over/<date>/ with\n"
       "manifest.csv and record them, as the daemon does at paper.cutoff.\n"
       "Safe while the daemon runs.\n" },
+    { "bounce", "[RECIPIENT]", "record a bounce (a DSN on standard input)",
+      "Read a delivery status notification (RFC 3464, as Postfix and Exim send\n"
+      "them) from standard input and record it for the e-mail it is about, found\n"
+      "by its token (email.return_path) in RECIPIENT, the report's delivery\n"
+      "headers or the returned Message-ID: 5.x.x a permanent-failure that brings\n"
+      "the next step forward to now, 4.x.x a temporary-failure. For a Postfix pipe\n"
+      "transport: exit 0 done, 65 not a report, 67 no such e-mail, 75 try again.\n" },
     { "help", "[COMMAND]", "this overview, or one command's description",
       "Print the overview of the commands, or what COMMAND does, e.g.\n"
       "herinnerctl help audit. COMMAND --help does the same.\n" },
@@ -270,5 +279,7 @@ int main(int argc, char **argv)
         return ctl_audit(&ctl, argc - 1, argv + 1);
     if (strcmp(cmd, "paper") == 0 && argc == 2 && strcmp(argv[1], "handover") == 0)
         return ctl_paper_handover(&ctl);
+    if (strcmp(cmd, "bounce") == 0 && argc <= 2)
+        return ctl_bounce(&ctl, argc, argv);
     return unknown_command(argv);
 }

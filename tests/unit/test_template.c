@@ -7,7 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
 #include "template.h"
+#include "template_files.h"
 
 static const struct template_vars vars = {
     .name = "Jan", .sender = "Belastingdienst", .subject = "Aanslag 2025",
@@ -68,8 +73,8 @@ static void unknown_language_falls_back_to_dutch(void **state)
     assert_non_null(strstr(body, "Beste Jan"));
     free(subject);
     free(body);
-    assert_true(template_exists("final"));
-    assert_false(template_exists("shout"));
+    assert_true(template_exists(NULL, CHANNEL_EMAIL, "final"));
+    assert_false(template_exists(NULL, CHANNEL_EMAIL, "shout"));
 }
 
 /* a string of N copies of UNIT (UTF-8), malloc'd */
@@ -204,6 +209,86 @@ static void without_a_link_it_says_log_in(void **state)
     free(body);
 }
 
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* A stored configuration carries its templates: loaded from the stored text (a frozen policy)
+ * it has the same hash and the same wording, without reading the directory. */
+static void stored_configuration_keeps_its_wording(void **state)
+{
+    char dir[] = "/tmp/herinnerd-templates-XXXXXX", path[512], tdir[128], err[512];
+    (void)state;
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(tdir, sizeof(tdir), "%s/t", dir);
+    assert_int_equal(mkdir(tdir, 0700), 0);
+    snprintf(path, sizeof(path), "%s/notice.email.nl", tdir);
+    write_file(path, "Subject: Hallo {name}\n\nBeste {name},\r\nwelkom.\n\n\n");
+    snprintf(path, sizeof(path), "%s/h.conf", dir);
+    write_file(path, "templates = \"t\";\ndatabase: { conninfo = \"dbname=x\"; };\n"
+                     "policies = ( { name = \"d\"; steps = ( { channel = \"null\"; after = \"0s\"; } ); } );\n");
+    struct config *cfg = config_load(path, err, sizeof(err));
+    if (cfg == NULL)
+        fail_msg("%s", err);
+    const struct template_file *f = templates_find(cfg->templates, CHANNEL_EMAIL, "notice", "nl");
+    assert_non_null(f);
+    assert_string_equal(f->subject, "Hallo {name}");
+    assert_string_equal(f->body, "Beste {name},\nwelkom.\n");
+
+    snprintf(path, sizeof(path), "%s/notice.email.nl", tdir);
+    unlink(path);               /* gone from disk: the stored text still has it */
+    rmdir(tdir);
+    struct config *stored = config_load_text("stored", cfg->text, strlen(cfg->text), err, sizeof(err));
+    if (stored == NULL)
+        fail_msg("%s", err);
+    assert_string_equal(stored->sha256, cfg->sha256);
+    f = templates_find(stored->templates, CHANNEL_EMAIL, "notice", "nl");
+    assert_non_null(f);
+    assert_string_equal(f->body, "Beste {name},\nwelkom.\n");
+    char *subject, *body;
+    assert_int_equal(template_render_with(stored->templates, CHANNEL_EMAIL, "notice", "nl", &vars,
+                                          &subject, &body), 0);
+    assert_string_equal(subject, "Hallo Jan");
+    assert_string_equal(body, "Beste Jan,\nwelkom.\n");
+    free(subject);
+    free(body);
+    config_free(stored);
+    config_free(cfg);
+    snprintf(path, sizeof(path), "%s/h.conf", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* The letter's built-in wording: hidden subject and missing link read well in both languages. */
+static void letter_texts(void **state)
+{
+    struct template_vars v = vars;
+    char *subject, *body;
+    (void)state;
+
+    assert_int_equal(template_render(CHANNEL_PAPER, "final", "nl", &v, &subject, &body), 0);
+    assert_string_equal(subject, "Aanslag 2025");
+    assert_non_null(strstr(body, "staat sinds 23-11-2026 een bericht van Belastingdienst over "
+                                 "\u2018Aanslag 2025\u2019 dat u nog niet hebt gelezen."));
+    assert_non_null(strstr(body, "lezen op:\nhttps://mijn.overheid.nl/b/1\nU logt in"));
+    free(subject);
+    free(body);
+    v.subject = NULL;
+    v.link = NULL;
+    assert_int_equal(template_render(CHANNEL_PAPER, "notice", "en", &v, &subject, &body), 0);
+    assert_string_equal(subject, "Unread message in your Berichtenbox");
+    assert_non_null(strstr(body, "There is an important message from Belastingdienst in your"));
+    assert_non_null(strstr(body, "read the message at mijn.overheid.nl."));
+    assert_null(strstr(body, "{"));
+    free(subject);
+    free(body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -217,6 +302,8 @@ int main(void)
         cmocka_unit_test(optional_segments),
         cmocka_unit_test(no_date_no_garbage),
         cmocka_unit_test(without_a_link_it_says_log_in),
+        cmocka_unit_test(stored_configuration_keeps_its_wording),
+        cmocka_unit_test(letter_texts),
     };
     return cmocka_run_group_tests_name("template", tests, NULL, NULL);
 }
