@@ -1,0 +1,247 @@
+"""Chaos (issue 8): three unlabelled instances on one database walk messages up an e-mail -> SMS
+-> paper ladder while they are SIGKILLed at random (and restarted at once), PostgreSQL restarts,
+their database sessions are terminated, and the SMTP server, the SMS gateway and the spool fail
+for a moment. Afterwards every ladder has ended, every e-mail and SMS that left has its `sent` or
+`in-doubt` row, every letter exists exactly once (spool, letters table, manifest), the spool has
+no temp files and the audit chains verify.
+
+`make check` runs a short form (a few hundred messages, about ten kills). `make check-chaos` runs
+the full size: HERINNERD_CHAOS=full (a few thousand messages, at least 50 kills). The sizes can
+also be set one by one: HERINNERD_CHAOS_MESSAGES, HERINNERD_CHAOS_KILLS, HERINNERD_CHAOS_SECONDS.
+"""
+
+import collections
+import csv
+import os
+import random
+import signal
+import subprocess
+import threading
+import time
+
+from harness import IS_ROOT, free_port, herinnerctl, wait_for
+
+FULL = os.environ.get("HERINNERD_CHAOS") == "full"
+MESSAGES = int(os.environ.get("HERINNERD_CHAOS_MESSAGES", 3000 if FULL else 300))
+KILLS = int(os.environ.get("HERINNERD_CHAOS_KILLS", 60 if FULL else 10))
+SECONDS = float(os.environ.get("HERINNERD_CHAOS_SECONDS", 150 if FULL else 25))
+SEED = int(os.environ.get("HERINNERD_CHAOS_SEED", 8))
+
+RETRY = 'retry = { max = 10; backoff = "1s"; };'
+STEPS = (f'{{ channel = "email"; after = "0s"; {RETRY} }},'
+         f' {{ channel = "sms"; after = "2s"; {RETRY} }},'
+         f' {{ channel = "paper"; after = "4s"; {RETRY} }}')
+
+
+def config(pg, smtp, kannel, spool):
+    return f"""
+lease = "2s";
+timezone = "Europe/Amsterdam";
+inbox_url = "https://mijn.overheid.nl";
+database: {{ conninfo = "{pg.conninfo()}"; }};
+email: {{ server = "{smtp.address}"; from = "MijnOverheid <noreply@example.nl>";
+          starttls = "no"; workers = 2; batch = 10; timeout = "5s"; }};
+sms: {{ url = "{kannel.sendsms_url}"; username = "{kannel.username}";
+        password = "{kannel.password}"; sender = "Overheid"; timeout = "5s"; }};
+paper: {{ spool = "{spool}"; cutoff = "23:59"; }};
+http: {{ listen = "127.0.0.1:{free_port()}"; }};
+policies = ( {{ name = "default"; kinds = [ "*" ]; steps = ( {STEPS} ); }} );
+"""
+
+
+def add_messages(pg, first, n):
+    """n unread messages, message i for its own recipient (r<i>@example.nl, +3161<i:07>), in two
+    statements as the inbox would write them; their ids."""
+    with pg.connect(user="inbox") as conn:
+        conn.execute(
+            "INSERT INTO herinnerd.recipients (name, email, mobile, postal_address)"
+            " SELECT 'R' || i, 'r' || i || '@example.nl', '+3161' || lpad(i::text, 7, '0'),"
+            "        'Straat ' || i || E'\\n1234 AB Utrecht'"
+            " FROM generate_series(%s::int, %s::int) i", (first, first + n - 1))
+        rows = conn.execute(
+            "INSERT INTO herinnerd.messages (recipient_id, kind, subject, sender, link)"
+            " SELECT r.id, 'aanslag', 'Aanslag ' || r.name, 'Belastingdienst',"
+            "        'https://mijn.overheid.nl/b/' || r.id"
+            " FROM herinnerd.recipients r WHERE r.name = ANY(%s) RETURNING id",
+            ([f"R{i}" for i in range(first, first + n)],)).fetchall()
+    return [r[0] for r in rows]
+
+
+class ReadOnlySpool:
+    """The spool's tmp/ and pending/ refuse new files for a moment: immutable (chattr +i) when we
+    are root, who ignores modes; mode 0555 otherwise."""
+
+    def __init__(self, spool):
+        self.dirs = [spool / "tmp", spool / "pending"]
+
+    def __enter__(self):
+        for d in self.dirs:
+            if IS_ROOT:
+                subprocess.run(["chattr", "+i", str(d)], check=True, timeout=10)
+            else:
+                os.chmod(d, 0o555)
+        return self
+
+    def __exit__(self, *exc):
+        for d in self.dirs:
+            if IS_ROOT:
+                subprocess.run(["chattr", "-i", str(d)], check=True, timeout=10)
+            else:
+                os.chmod(d, 0o755)
+
+
+class Killer(threading.Thread):
+    """SIGKILLs a random daemon every so often and restarts it at once, until stopped."""
+
+    def __init__(self, daemons, interval, rnd):
+        super().__init__(name="chaos-killer", daemon=True)
+        self.daemons, self.interval, self.rnd = daemons, interval, rnd
+        self.kills = 0
+        self.error = None
+        self.halt = threading.Event()
+
+    def run(self):
+        try:
+            while not self.halt.wait(self.rnd.uniform(*self.interval)):
+                d = self.rnd.choice(self.daemons)
+                if d.running:
+                    d.signal(signal.SIGKILL)
+                    d.wait_exit()
+                    self.kills += 1
+                d.start()
+        except Exception as e:  # reported by the test, not lost in the thread
+            self.error = e
+
+    def stop(self):
+        self.halt.set()
+        self.join(30)
+
+
+def chaos_events(pg, smtp, kannel, spool):
+    """The outages, in order, each as (name, action); every action restores what it broke."""
+    def smtp_4xx():
+        smtp.restart("4xx")
+        time.sleep(2)
+        smtp.restart("ok")
+
+    def smtp_down():
+        smtp.stop()
+        time.sleep(2)
+        smtp.start()
+
+    def kannel_down():
+        kannel.stop_gateway()
+        time.sleep(1)
+        kannel.start_gateway()
+
+    def spool_read_only():
+        with ReadOnlySpool(spool):
+            time.sleep(2)
+
+    def terminate_backends():
+        pg.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                 " WHERE usename = 'herinnerd' AND pid <> pg_backend_pid()")
+
+    return [("smtp 4xx", smtp_4xx), ("backends terminated", terminate_backends),
+            ("postgresql restart", pg.restart), ("kannel down", kannel_down),
+            ("spool read-only", spool_read_only), ("smtp down", smtp_down),
+            ("backends terminated", terminate_backends)]
+
+
+def test_chaos(pg, smtp, kannel, daemon, workdir):
+    rnd = random.Random(SEED)
+    spool = workdir / "spool"
+    ds = [daemon(config(pg, smtp, kannel, spool)) for _ in range(3)]
+    for d in ds:
+        d.wait_ready(timeout=20)
+
+    ids = []
+    batches = 10
+    events = chaos_events(pg, smtp, kannel, spool)
+    # kills spread so that KILLS of them fit in SECONDS with room to spare
+    mean = SECONDS / (KILLS * 1.5)
+    killer = Killer(ds, (0.5 * mean, 1.5 * mean), rnd)
+    started = time.monotonic()
+    killer.start()
+    done_events = []
+    try:
+        for i in range(batches):
+            ids += add_messages(pg, i * (MESSAGES // batches), MESSAGES // batches)
+            if i < len(events):
+                name, action = events[i]
+                action()
+                done_events.append(name)
+            time.sleep(max(0.0, started + SECONDS * (i + 1) / batches - time.monotonic()))
+        wait_for(lambda: killer.kills >= KILLS or killer.error, timeout=SECONDS,
+                 what=f"{KILLS} kills")
+    finally:
+        killer.stop()
+    assert killer.error is None, killer.error
+    chaos_seconds = time.monotonic() - started
+    for d in ds:
+        if not d.running:
+            d.start()
+
+    def finished():
+        return pg.query("SELECT count(*) AS n FROM herinnerd.escalations WHERE"
+                        " message_id = ANY(%s) AND state <> 'active'", ids)[0]["n"] == len(ids)
+    wait_for(finished, timeout=120 + MESSAGES / 10, interval=0.5, what="every ladder ended")
+    assert all(d.running for d in ds), [d.returncode for d in ds]
+    assert killer.kills >= KILLS
+
+    # every ladder ended, every step of it with a recorded outcome, no claim left open
+    esc = pg.query("SELECT state, count(*) AS n, count(claim) AS claimed FROM herinnerd.escalations"
+                   " WHERE message_id = ANY(%s) GROUP BY state", ids)
+    assert {e["state"] for e in esc} <= {"done", "failed"}, esc
+    assert sum(e["claimed"] for e in esc) == 0, esc
+    steps = pg.query("SELECT message_id, array_agg(DISTINCT step ORDER BY step) AS steps"
+                     " FROM herinnerd.attempts WHERE message_id = ANY(%s) GROUP BY message_id",
+                     ids)
+    incomplete = [s for s in steps if s["steps"] != [0, 1, 2]]
+    assert len(steps) == len(ids) and not incomplete, incomplete[:10]
+
+    recorded = collections.defaultdict(set)  # (channel, step) -> recipients with sent/in-doubt
+    for r in pg.query("SELECT a.channel, a.step, r.email, r.mobile FROM herinnerd.attempts a"
+                      " JOIN herinnerd.messages m ON m.id = a.message_id"
+                      " JOIN herinnerd.recipients r ON r.id = m.recipient_id"
+                      " WHERE a.message_id = ANY(%s) AND a.outcome IN ('sent', 'in-doubt')", ids):
+        recorded[(r["channel"], r["step"])].add(r["email"] if r["channel"] == "email"
+                                                else r["mobile"])
+    # every e-mail that left has its sent or in-doubt row
+    mails = [to for m in smtp.messages() for to in m.envelope_to]
+    assert set(mails) <= recorded[("email", 0)], sorted(set(mails) - recorded[("email", 0)])[:20]
+    # every SMS that reached the SMSC too (Kannel writes the number without its '+')
+    texts = ["+" + s["to"].lstrip("+") for s in kannel.received()]
+    assert set(texts) <= recorded[("sms", 1)], sorted(set(texts) - recorded[("sms", 1)])[:20]
+
+    # exactly one letter per (message, step): spool, letters table, queued rows, manifest
+    queued = pg.query("SELECT message_id, count(*) AS n FROM herinnerd.attempts"
+                      " WHERE message_id = ANY(%s) AND channel = 'paper' AND outcome = 'queued'"
+                      " GROUP BY message_id", ids)
+    assert {q["n"] for q in queued} <= {1}
+    pdfs = sorted(p.name for p in spool.rglob("*.pdf"))
+    assert pdfs == sorted(f"{q['message_id']}-2.pdf" for q in queued)
+    letters = pg.query("SELECT message_id, step, state FROM herinnerd.letters"
+                       " WHERE message_id = ANY(%s)", ids)
+    assert sorted((x["message_id"], x["step"], x["state"]) for x in letters) == \
+        sorted((q["message_id"], 2, "queued") for q in queued)
+    wait_for(lambda: not list((spool / "tmp").iterdir()), timeout=10, what="no temp files")
+
+    out = herinnerctl("paper", "handover", config=ds[0].config_path)
+    assert out.returncode == 0, out.stderr
+    manifests = list((spool / "handed-over").glob("*/manifest.csv"))
+    names = []
+    for path in manifests:
+        with open(path, newline="") as f:
+            names += [row[0] for row in list(csv.reader(f))[1:]]  # the letter's name first
+    assert sorted(names) == pdfs
+
+    verify = herinnerctl("--conninfo", pg.conninfo("auditor"), "audit", "verify")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+    outcomes = pg.query("SELECT channel, outcome, count(*) AS n FROM herinnerd.attempts"
+                        " GROUP BY 1, 2 ORDER BY 1, 2")
+    print(f"\nchaos: {len(ids)} messages, {killer.kills} kills, outages {done_events},"
+          f" {chaos_seconds:.0f} s of chaos; {len(mails)} mails, {len(texts)} SMSs,"
+          f" {len(pdfs)} letters; " + ", ".join(f"{o['channel']} {o['outcome']} {o['n']}"
+                                                for o in outcomes))
