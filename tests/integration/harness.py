@@ -466,7 +466,8 @@ def multihost_conninfo(servers, user="herinnerd", dbname="inbox"):
     hosts = ",".join("127.0.0.1" for _ in servers)
     ports = ",".join(str(s.port) for s in servers)
     return (f"host={hosts} port={ports} dbname={dbname} user={user}"
-            " target_session_attrs=read-write connect_timeout=2")
+            " target_session_attrs=read-write connect_timeout=2"
+            " keepalives_idle=10 keepalives_interval=5 keepalives_count=3 tcp_user_timeout=20000")
 
 
 # --- SMTP: Postfix's smtp-sink -------------------------------------------------------------------
