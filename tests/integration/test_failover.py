@@ -111,3 +111,37 @@ def test_failover_to_a_promoted_synchronous_standby(pg, smtp, daemon, workdir):
         assert back_after < 12
     finally:
         standby.stop()
+
+
+class HungServer:
+    """A TCP port on loopback that takes connections and never answers (the kernel completes the
+    handshake; nobody reads): a database host that hangs, e.g. frozen on its storage or behind
+    a half-broken network path."""
+
+    def __init__(self):
+        import socket
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+
+    def close(self):
+        self.sock.close()
+
+
+def test_a_hung_first_host_is_skipped_after_connect_timeout(pg, smtp, daemon, workdir):
+    # libpq ignores connect_timeout in non-blocking connects (PQconnectPoll): the daemon must
+    # keep the time itself, or it waits for the hung host forever and never tries the next one
+    hung = HungServer()
+    try:
+        conninfo = multihost_conninfo([hung, pg])
+        d = daemon(config(conninfo, smtp, workdir / "spool"))
+        started = time.monotonic()
+        d.wait_ready(timeout=20)
+        assert time.monotonic() - started < 15
+        ids = add_messages(pg, 0, 3)
+        wait_for(lambda: pg.query("SELECT count(*) AS n FROM herinnerd.escalations WHERE"
+                                  " message_id = ANY(%s) AND state = 'done'", ids)[0]["n"] == 3,
+                 timeout=30, what="the ladders done")
+    finally:
+        hung.close()
