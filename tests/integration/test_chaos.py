@@ -19,7 +19,7 @@ import subprocess
 import threading
 import time
 
-from harness import IS_ROOT, free_port, herinnerctl, wait_for
+from harness import IS_ROOT, free_port, herinnerctl, kill_postgres, wait_for
 
 FULL = os.environ.get("HERINNERD_CHAOS") == "full"
 MESSAGES = int(os.environ.get("HERINNERD_CHAOS_MESSAGES", 3000 if FULL else 300))
@@ -117,8 +117,9 @@ class Killer(threading.Thread):
         self.join(30)
 
 
-def chaos_events(pg, smtp, kannel, spool):
-    """The outages, in order, each as (name, action); every action restores what it broke."""
+def chaos_events(pg, smtp, kannel, spool, ctl_config, read):
+    """The outages, in order, each as (name, action); every action restores what it broke.
+    `read` marks some messages read (their ladders stop, their letters are withdrawn)."""
     def smtp_4xx():
         smtp.restart("4xx")
         time.sleep(2)
@@ -142,10 +143,20 @@ def chaos_events(pg, smtp, kannel, spool):
         pg.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                  " WHERE usename = 'herinnerd' AND pid <> pg_backend_pid()")
 
+    def postgresql_crash():
+        kill_postgres(pg)       # every backend at once, no shutdown checkpoint
+        time.sleep(0.5)
+        pg.start()              # crash recovery
+
+    def handover():             # the print house's cut-off while letters are being written
+        out = herinnerctl("paper", "handover", config=ctl_config)
+        assert out.returncode == 0, out.stdout + out.stderr
+
     return [("smtp 4xx", smtp_4xx), ("backends terminated", terminate_backends),
-            ("postgresql restart", pg.restart), ("kannel down", kannel_down),
-            ("spool read-only", spool_read_only), ("smtp down", smtp_down),
-            ("backends terminated", terminate_backends)]
+            ("postgresql restart", pg.restart), ("messages read", read),
+            ("kannel down", kannel_down), ("spool read-only", spool_read_only),
+            ("paper handover", handover), ("postgresql crash", postgresql_crash),
+            ("smtp down", smtp_down), ("backends terminated", terminate_backends)]
 
 
 def test_chaos(pg, smtp, kannel, daemon, workdir):
@@ -156,8 +167,16 @@ def test_chaos(pg, smtp, kannel, daemon, workdir):
         d.wait_ready(timeout=20)
 
     ids = []
+    read_ids = set()
+
+    def read():
+        """A few messages of every batch so far are read: at every stage of their ladders."""
+        chosen = rnd.sample(ids, max(1, len(ids) // 20))
+        pg.query("UPDATE herinnerd.messages SET read_at = now() WHERE id = ANY(%s)", chosen)
+        read_ids.update(chosen)
+
     batches = 10
-    events = chaos_events(pg, smtp, kannel, spool)
+    events = chaos_events(pg, smtp, kannel, spool, ds[0].config_path, read)
     # kills spread so that KILLS of them fit in SECONDS with room to spare
     mean = SECONDS / (KILLS * 1.5)
     killer = Killer(ds, (0.5 * mean, 1.5 * mean), rnd)
@@ -190,15 +209,20 @@ def test_chaos(pg, smtp, kannel, daemon, workdir):
     assert killer.kills >= KILLS
 
     # every ladder ended, every step of it with a recorded outcome, no claim left open
+    unread = sorted(set(ids) - read_ids)
     esc = pg.query("SELECT state, count(*) AS n, count(claim) AS claimed FROM herinnerd.escalations"
-                   " WHERE message_id = ANY(%s) GROUP BY state", ids)
+                   " WHERE message_id = ANY(%s) GROUP BY state", unread)
     assert {e["state"] for e in esc} <= {"done", "failed"}, esc
+    assert sum(e["claimed"] for e in esc) == 0, esc
+    esc = pg.query("SELECT state, count(*) AS n, count(claim) AS claimed FROM herinnerd.escalations"
+                   " WHERE message_id = ANY(%s) GROUP BY state", sorted(read_ids))
+    assert {e["state"] for e in esc} <= {"read", "done", "failed"}, esc
     assert sum(e["claimed"] for e in esc) == 0, esc
     steps = pg.query("SELECT message_id, array_agg(DISTINCT step ORDER BY step) AS steps"
                      " FROM herinnerd.attempts WHERE message_id = ANY(%s) GROUP BY message_id",
-                     ids)
+                     unread)
     incomplete = [s for s in steps if s["steps"] != [0, 1, 2]]
-    assert len(steps) == len(ids) and not incomplete, incomplete[:10]
+    assert len(steps) == len(unread) and not incomplete, incomplete[:10]
 
     recorded = collections.defaultdict(set)  # (channel, step) -> recipients with sent/in-doubt
     for r in pg.query("SELECT a.channel, a.step, r.email, r.mobile FROM herinnerd.attempts a"
@@ -214,34 +238,41 @@ def test_chaos(pg, smtp, kannel, daemon, workdir):
     texts = ["+" + s["to"].lstrip("+") for s in kannel.received()]
     assert set(texts) <= recorded[("sms", 1)], sorted(set(texts) - recorded[("sms", 1)])[:20]
 
-    # exactly one letter per (message, step): spool, letters table, queued rows, manifest
-    queued = pg.query("SELECT message_id, count(*) AS n FROM herinnerd.attempts"
-                      " WHERE message_id = ANY(%s) AND channel = 'paper' AND outcome = 'queued'"
-                      " GROUP BY message_id", ids)
-    assert {q["n"] for q in queued} <= {1}
-    pdfs = sorted(p.name for p in spool.rglob("*.pdf"))
-    assert pdfs == sorted(f"{q['message_id']}-2.pdf" for q in queued)
-    letters = pg.query("SELECT message_id, step, state FROM herinnerd.letters"
-                       " WHERE message_id = ANY(%s)", ids)
-    assert sorted((x["message_id"], x["step"], x["state"]) for x in letters) == \
-        sorted((q["message_id"], 2, "queued") for q in queued)
-    wait_for(lambda: not list((spool / "tmp").iterdir()), timeout=10, what="no temp files")
-
+    # exactly one letter per (message, step): spool, letters table, attempt rows, manifest
     out = herinnerctl("paper", "handover", config=ds[0].config_path)
     assert out.returncode == 0, out.stderr
-    manifests = list((spool / "handed-over").glob("*/manifest.csv"))
+    wait_for(lambda: not list((spool / "tmp").iterdir()), timeout=10, what="no temp files")
+    paper = collections.defaultdict(collections.Counter)  # outcome -> letter name -> rows
+    for a in pg.query("SELECT message_id, step, outcome FROM herinnerd.attempts WHERE"
+                      " message_id = ANY(%s) AND channel = 'paper'", ids):
+        paper[a["outcome"]][f"{a['message_id']}-{a['step']}.pdf"] += 1
+    for outcome in ("queued", "handed-over", "withdrawn"):
+        assert set(paper[outcome].values()) <= {1}, (outcome, paper[outcome].most_common(3))
+    pdfs = sorted(p.name for p in spool.rglob("*.pdf"))
+    assert len(pdfs) == len(set(pdfs)), collections.Counter(pdfs).most_common(3)
+    assert sorted(pdfs) == sorted(paper["queued"])
+    assert not list((spool / "pending").glob("*.pdf"))       # all handed over or withdrawn
+    where = {p.name: p.parent.parent.name if p.parent.parent != spool else p.parent.name
+             for p in spool.rglob("*.pdf")}                   # pending, handed-over, withdrawn
+    assert sorted(n for n, w in where.items() if w == "handed-over") == sorted(paper["handed-over"])
+    assert sorted(n for n, w in where.items() if w == "withdrawn") == sorted(paper["withdrawn"])
+    assert {int(n.split("-")[0]) for n in paper["withdrawn"]} <= read_ids
+    letters = pg.query("SELECT message_id, step, state FROM herinnerd.letters"
+                       " WHERE message_id = ANY(%s)", ids)
+    assert sorted((f"{x['message_id']}-{x['step']}.pdf", x["state"]) for x in letters) == \
+        sorted(where.items())
     names = []
-    for path in manifests:
+    for path in (spool / "handed-over").glob("*/manifest.csv"):
         with open(path, newline="") as f:
             names += [row[0] for row in list(csv.reader(f))[1:]]  # the letter's name first
-    assert sorted(names) == pdfs
+    assert sorted(names) == sorted(paper["handed-over"])
 
     verify = herinnerctl("--conninfo", pg.conninfo("auditor"), "audit", "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
     outcomes = pg.query("SELECT channel, outcome, count(*) AS n FROM herinnerd.attempts"
                         " GROUP BY 1, 2 ORDER BY 1, 2")
-    print(f"\nchaos: {len(ids)} messages, {killer.kills} kills, outages {done_events},"
+    print(f"\nchaos: {len(ids)} messages ({len(read_ids)} read), {killer.kills} kills, outages {done_events},"
           f" {chaos_seconds:.0f} s of chaos; {len(mails)} mails, {len(texts)} SMSs,"
           f" {len(pdfs)} letters; " + ", ".join(f"{o['channel']} {o['outcome']} {o['n']}"
                                                 for o in outcomes))
