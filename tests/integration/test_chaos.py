@@ -19,6 +19,8 @@ import subprocess
 import threading
 import time
 
+import pytest
+
 from harness import IS_ROOT, free_port, herinnerctl, kill_postgres, wait_for
 
 FULL = os.environ.get("HERINNERD_CHAOS") == "full"
@@ -297,3 +299,61 @@ def test_chaos(pg, smtp, kannel, daemon, workdir):
           f" {chaos_seconds:.0f} s of chaos; {len(mails)} mails, {len(texts)} SMSs,"
           f" {len(pdfs)} letters; " + ", ".join(f"{o['channel']} {o['outcome']} {o['n']}"
                                                 for o in outcomes))
+
+
+class LateReplySmtp:
+    """aiosmtpd on loopback that takes each message completely and then answers the end of DATA
+    only after `delay` seconds -- the first time per recipient; at once after that. Like an MTA
+    that is slow to commit: by the time the client gives up, the mail is already delivered."""
+
+    def __init__(self, delay):
+        import asyncio
+        import threading as _threading
+
+        from aiosmtpd.controller import Controller
+
+        self.copies = collections.Counter()
+        self.lock = _threading.Lock()
+        outer = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                with outer.lock:
+                    first = not any(outer.copies[r] for r in envelope.rcpt_tos)
+                    outer.copies.update(envelope.rcpt_tos)   # delivered, whatever comes next
+                if first:
+                    await asyncio.sleep(delay)
+                return "250 OK"
+
+        self.port = free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+
+    def __enter__(self):
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.controller.stop()
+
+
+@pytest.mark.xfail(strict=True, reason="a timeout after the end of DATA is recorded as "
+                   "temporary-failure although the mail may have been delivered (email.c judge)")
+def test_a_mail_whose_final_reply_times_out_is_recorded_as_possibly_delivered(pg, daemon):
+    with LateReplySmtp(delay=6) as smtp:
+        d = daemon(f"""
+timezone = "Europe/Amsterdam";
+database: {{ conninfo = "{pg.conninfo()}"; }};
+email: {{ server = "127.0.0.1:{smtp.port}"; from = "MijnOverheid <noreply@example.nl>";
+          starttls = "no"; timeout = "2s"; }};
+policies = ( {{ name = "default"; kinds = [ "*" ]; steps = (
+  {{ channel = "email"; after = "0s"; retry = {{ max = 3; backoff = "1s"; }}; }} ); }} );
+""")
+        d.wait_ready()
+        r = pg.add_recipient("Jan", email="jan@example.nl")
+        m = pg.add_message(r)
+        wait_for(lambda: pg.escalation(m) and pg.escalation(m)["state"] != "active", timeout=30,
+                 what="the ladder ended")
+        rows = [(a["outcome"], a["detail"]) for a in pg.attempts(m)]
+        # the citizen got two copies; each must have a row that says it may have arrived
+        assert smtp.copies["jan@example.nl"] == 2, (smtp.copies, rows)
+        assert sum(o in ("sent", "in-doubt") for o, _ in rows) == 2, rows
