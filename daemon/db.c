@@ -282,7 +282,8 @@ static PGconn *connect_start(const char *conninfo, int rotation, int *timeout)
     int n = 0, nown = 0, hosts = 0;
     PGconn *conn = NULL;
 
-    *timeout = 10;
+    const char *env = getenv("PGCONNECT_TIMEOUT");   /* libpq's default for the key */
+    *timeout = env && atoi(env) > 0 ? (atoi(env) < 2 ? 2 : atoi(env)) : 10;
     if (opts == NULL)
         return PQconnectStart(conninfo);  /* its error says what is wrong */
     for (PQconninfoOption *o = opts; o->keyword; o++)
