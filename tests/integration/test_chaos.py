@@ -473,3 +473,43 @@ policies = ( {{ name = "default"; kinds = [ "*" ]; steps = (
     assert (spool / "withdrawn" / f"{m}-0.pdf").exists(), (rows, letter)
     assert [o for o, _ in rows] == ["in-doubt", "skipped", "withdrawn"], rows
     assert letter[0]["state"] == "withdrawn", letter
+
+
+def test_a_takeover_that_finds_the_letter_recorded_already_ends_the_ladder(pg, daemon, workdir):
+    """A writer whose claim ran out (a stall, a lost renewal during a database outage) still
+    records its letter as `queued` -- a fact -- but cannot move the escalation. The instance
+    that took the step over finds the letter in the spool and must end the ladder, not try to
+    record a second `queued` row (refused by attempts_paper_once) at every lease, forever."""
+    spool = workdir / "spool"
+    d = daemon(f"""
+lease = "2s";
+timezone = "Europe/Amsterdam";
+database: {{ conninfo = "{pg.conninfo()}"; }};
+paper: {{ spool = "{spool}"; cutoff = "23:59"; }};
+policies = ( {{ name = "default"; kinds = [ "*" ]; steps = (
+  {{ channel = "paper"; after = "1h"; }} ); }} );
+""")
+    d.wait_ready()
+    m = pg.add_message(pg.add_recipient("Jan", postal_address="Straat 1\n1234 AB Utrecht"))
+    wait_for(lambda: pg.escalation(m), timeout=10, what="the message adopted")
+    d.signal(signal.SIGKILL)
+    d.wait_exit()
+    path = spool / "pending" / f"{m}-0.pdf"
+    with pg.connect() as conn, conn.transaction():
+        sha = pg.escalation(m)["config_sha256"]
+        conn.execute("UPDATE herinnerd.escalations SET claim = 'new:1', channel = 'paper',"
+                     " next_at = now() - interval '1 s' WHERE message_id = %s", (m,))
+        conn.execute("INSERT INTO herinnerd.letters (message_id, step, instance, state, claim,"
+                     " file) VALUES (%s, 0, 'stale', 'queued', 'stale:1', %s)", (m, str(path)))
+        conn.execute("INSERT INTO herinnerd.attempts (chain, message_id, step, try, channel,"
+                     " outcome, detail, address, instance, config_sha256, claim, fact)"
+                     " VALUES ('test:stale', %s, 0, 1, 'paper', 'queued', 'letter queued',"
+                     " %s, 'stale', %s, 'stale:1', %s)", (m, str(path), sha, f"outcome:stale:1:{m}"))
+        path.write_bytes(b"%PDF-1.4 written and recorded by the stale writer\n")
+    d.start()
+    wait_for(lambda: pg.escalation(m)["state"] != "active", timeout=15,
+             what="the ladder ended (not retried at every lease)")
+    assert pg.escalation(m)["state"] == "done"
+    rows = [(a["outcome"], a["claim"]) for a in pg.attempts(m)]
+    assert [o for o, _ in rows].count("queued") == 1, rows
+    assert "UNRECORDED" not in d.log()
