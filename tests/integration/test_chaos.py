@@ -294,6 +294,10 @@ def test_chaos(pg, smtp, kannel, daemon, workdir):
             names += [row[0] for row in list(csv.reader(f))[1:]]  # the letter's name first
     assert sorted(names) == sorted(paper["handed-over"])
 
+    # no fact the database refused (each such line is an attempt without its row)
+    refused = [line for d in ds for line in d.log().splitlines() if "database refused it" in line]
+    assert not refused, refused[:5]
+
     verify = herinnerctl("--conninfo", pg.conninfo("auditor"), "audit", "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
