@@ -19,8 +19,6 @@ import subprocess
 import threading
 import time
 
-import pytest
-
 from harness import IS_ROOT, free_port, herinnerctl, kill_postgres, wait_for
 
 FULL = os.environ.get("HERINNERD_CHAOS") == "full"
@@ -344,8 +342,6 @@ class LateReplySmtp:
         self.controller.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="a timeout after the end of DATA is recorded as "
-                   "temporary-failure although the mail may have been delivered (email.c judge)")
 def test_a_mail_whose_final_reply_times_out_is_recorded_as_possibly_delivered(pg, daemon):
     with LateReplySmtp(delay=6) as smtp:
         d = daemon(f"""
@@ -414,8 +410,6 @@ class LateReplyGateway:
         self.server.server_close()
 
 
-@pytest.mark.xfail(strict=True, reason="a gateway reply that times out is recorded as "
-                   "temporary-failure although the SMS may have been queued (sms.c judge)")
 def test_an_sms_whose_reply_times_out_is_recorded_as_possibly_sent(pg, daemon):
     with LateReplyGateway(delay=6) as gw:
         d = daemon(f"""
