@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hostlist.h"
 #include "log.h"
 
 struct query {
@@ -32,6 +33,7 @@ struct db {
     PGresult *last;             /* last result of the running query */
     int nqueued;
     int closing;                /* db_free: every query fails from now on */
+    int rotation;               /* connect timeouts so far: where the host list starts */
 };
 
 static void db_connect(struct db *db);
@@ -85,9 +87,16 @@ static void watch(struct db *db, short what)
 
 static void retry_cb(evutil_socket_t fd, short what, void *arg)
 {
+    struct db *db = arg;
+
     (void)fd;
     (void)what;
-    db_connect(arg);
+    if (db->state == DB_CONNECTING) {   /* the timer was the connect deadline */
+        db->rotation++;
+        db_lost(db, "connection attempt timed out");
+        return;
+    }
+    db_connect(db);
 }
 
 static void schedule_reconnect(struct db *db)
@@ -213,6 +222,7 @@ static void connect_poll(struct db *db)
         watch(db, EV_WRITE);
         break;
     case PGRES_POLLING_OK: {
+        evtimer_del(db->retry_timer);   /* the connect deadline */
         PQsetnonblocking(db->conn, 1);
         db->state = DB_LISTENING;
         watch(db, EV_READ);
@@ -260,15 +270,63 @@ static void io_cb(evutil_socket_t fd, short what, void *arg)
         read_results(db);
 }
 
+/* PQconnectStart, with the host/hostaddr/port lists of a multi-host conninfo rotated by the
+ * timeouts so far, and *TIMEOUT set to its connect_timeout (default 10 s): libpq ignores that in
+ * non-blocking connects, so we keep the time, and after a timeout the next attempt starts at the
+ * next host instead of waiting for the hung one again. */
+static PGconn *connect_start(const char *conninfo, int rotation, int *timeout)
+{
+    PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+    const char *kw[64], *val[64];
+    char *own[3] = { NULL, NULL, NULL };
+    int n = 0, nown = 0, hosts = 0;
+    PGconn *conn = NULL;
+
+    const char *env = getenv("PGCONNECT_TIMEOUT");   /* libpq's default for the key */
+    *timeout = env && atoi(env) > 0 ? (atoi(env) < 2 ? 2 : atoi(env)) : 10;
+    if (opts == NULL)
+        return PQconnectStart(conninfo);  /* its error says what is wrong */
+    for (PQconninfoOption *o = opts; o->keyword; o++)
+        if (o->val && (strcmp(o->keyword, "host") == 0 || strcmp(o->keyword, "hostaddr") == 0))
+            hosts = hostlist_count(o->val) > hosts ? hostlist_count(o->val) : hosts;
+    for (PQconninfoOption *o = opts; o->keyword && n < 63; o++) {
+        if (o->val == NULL)
+            continue;
+        kw[n] = o->keyword;
+        val[n] = o->val;
+        if (strcmp(o->keyword, "connect_timeout") == 0 && atoi(o->val) > 0)
+            *timeout = atoi(o->val) < 2 ? 2 : atoi(o->val);  /* libpq's own minimum */
+        if (hosts > 1 && rotation % hosts && nown < 3 && hostlist_count(o->val) == hosts &&
+            (!strcmp(o->keyword, "host") || !strcmp(o->keyword, "hostaddr") ||
+             !strcmp(o->keyword, "port"))) {
+            if ((own[nown] = hostlist_rotate(o->val, rotation)) == NULL)
+                goto out;
+            val[n] = own[nown++];
+        }
+        n++;
+    }
+    kw[n] = val[n] = NULL;
+    conn = PQconnectStartParams(kw, val, 0);
+out:
+    for (int i = 0; i < nown; i++)
+        free(own[i]);
+    PQconninfoFree(opts);
+    return conn;
+}
+
 static void db_connect(struct db *db)
 {
-    db->conn = PQconnectStart(db->conninfo);
+    int timeout;
+
+    db->conn = connect_start(db->conninfo, db->rotation, &timeout);
     if (db->conn == NULL || PQstatus(db->conn) == CONNECTION_BAD) {
         db_lost(db, db->conn ? PQerrorMessage(db->conn) : "out of memory");
         return;
     }
     db->state = DB_CONNECTING;
     watch(db, EV_WRITE);
+    struct timeval deadline = { timeout, 0 };
+    evtimer_add(db->retry_timer, &deadline);
 }
 
 /* Fail what cannot wait, keep what must not be lost, and try again later. */

@@ -639,9 +639,16 @@ static void dispatch(struct engine *e, struct send_job *job, const char *read_at
     e->per_channel[job->channel]++;
 
     if (read_at) {
+        char id[32];
+        snprintf(id, sizeof(id), "%" PRId64, job->message_id);
         d->metrics->read_stops++;
         snprintf(why, sizeof(why), "read at %s: step %d not carried out", read_at, job->step);
         decide(e, job, STATE_READ, OUTCOME_SKIPPED, why);
+        /* a writer killed between its letter and the record left the letter in the spool under
+         * its dead claim; with the escalation claimed here, the paper channel withdraws it */
+        for (int ch = 0; ch < CHANNEL_COUNT; ch++)
+            if (d->channel_state[ch] && d->channel_ops[ch]->message_read)
+                d->channel_ops[ch]->message_read(d->channel_state[ch], id);
         return;
     }
     if (job->policy == NULL || *job->policy == '\0') {

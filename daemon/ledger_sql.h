@@ -57,7 +57,14 @@
     "  SELECT message_id, step, coalesce(try, stry, etries + 1, 1), channel, outcome, detail," \
     "         coalesce(address, saddress), external_id, $1, coalesce(sha, ssha, esha, '')," \
     "         $2, claim, fact" \
-    "    FROM src WHERE refers IS NULL OR found ORDER BY n" \
+    "    FROM src WHERE (refers IS NULL OR found)" \
+    /* a letter's queued/handed-over/withdrawn is recorded once (attempts_paper_once), also when \
+     * a writer whose claim ran out recorded it before the takeover: the move still happens */ \
+    "     AND NOT (channel = 'paper' AND outcome IN ('queued', 'handed-over', 'withdrawn')" \
+    "              AND EXISTS (SELECT 1 FROM herinnerd.attempts x" \
+    "                           WHERE x.message_id = src.message_id AND x.step = src.step" \
+    "                             AND x.channel = 'paper' AND x.outcome = src.outcome))" \
+    "   ORDER BY n" \
     "  RETURNING 1)" \
     " SELECT EXISTS (SELECT 1 FROM upd WHERE upd.message_id = src.message_id)" \
     "        AND src.nstate IS NOT NULL," \

@@ -42,12 +42,16 @@
     "UPDATE herinnerd.letters SET claim = NULL, updated_at = now()" \
     " WHERE message_id = $1 AND step = $2 AND claim = $3 AND state = 'writing'"
 
-/* Letters waiting for the cut-off whose message has been read: $1 message id, or NULL for all. */
+/* Letters waiting for the cut-off whose message has been read: $1 message id, or NULL for all.
+ * Also letters still 'writing' under a claim that no longer holds their escalation: the writer
+ * died after linking the file, before recording it, so the file may be in pending/. */
 #define SQL_PAPER_TO_WITHDRAW \
     "SELECT l.message_id, l.step, to_char(m.read_at, 'YYYY-MM-DD HH24:MI:SSOF')" \
     "  FROM herinnerd.letters l JOIN herinnerd.messages m ON m.id = l.message_id" \
-    " WHERE l.state = 'queued' AND m.read_at IS NOT NULL" \
-    "   AND ($1::bigint IS NULL OR l.message_id = $1::bigint)"
+    " WHERE (l.state = 'queued' OR (l.state = 'writing' AND NOT EXISTS (" \
+    "          SELECT 1 FROM herinnerd.escalations e" \
+    "           WHERE e.message_id = l.message_id AND e.claim = l.claim)))" \
+    "   AND m.read_at IS NOT NULL AND ($1::bigint IS NULL OR l.message_id = $1::bigint)"
 
 /* The file moved on (handed-over or withdrawn), after the ledger recorded it: the letter's
  * state follows. $1 message, $2 step, $3 state ('handed-over' | 'withdrawn'), $4 the file's new

@@ -380,6 +380,96 @@ class Postgres:
         return rows[0] if rows else None
 
 
+# --- PostgreSQL: a synchronous streaming standby, hard stops (failover tests) --------------------
+
+def kill_postgres(server):
+    """Stop a Postgres (or Standby) the hardest way: SIGKILL to its whole process group (the
+    postmaster and every backend at once, as a host crash would; no shutdown checkpoint). The
+    data directory stays, so it could be started again (crash recovery)."""
+    if server.proc is not None and server.proc.poll() is None:
+        try:
+            os.killpg(server.proc.pid, signal.SIGKILL)  # _spawn made it a session leader
+        except ProcessLookupError:
+            pass
+        server.proc.wait(10)
+    server.proc = None
+    # backends killed with the postmaster may take a moment to release the port
+    wait_for(lambda: not port_listening(server.port), timeout=10,
+             what=f"port {server.port} free after the kill")
+
+
+class Standby(Postgres):
+    """A hot standby of `primary`, made with pg_basebackup -R (streaming replication, its own
+    data in workdir/pgdata). make_synchronous() makes the primary wait for it at every commit
+    (synchronous_standby_names = '*', synchronous_commit on): what a committed transaction
+    wrote survives the primary's death. promote() makes it the primary (pg_promote(), as
+    Patroni would)."""
+
+    def __init__(self, workdir, primary, port=None):
+        super().__init__(workdir, port)
+        self.primary = primary
+
+    def start(self):
+        if self.running:
+            return self
+        if not (self.datadir / "PG_VERSION").exists():
+            self._prepare_dirs()
+            os.chmod(self.workdir, 0o777)  # pg_basebackup runs as the test user, like initdb
+            with open(self.logfile, "ab") as log:
+                rc = subprocess.run(
+                    [self.bindir / "pg_basebackup", "-h", "127.0.0.1", "-p", str(self.primary.port),
+                     "-U", "postgres", "-D", self.datadir, "-R", "-X", "stream", "-c", "fast",
+                     "--no-sync"],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    cwd=self.workdir, timeout=120, **_unprivileged()).returncode
+            if rc != 0:
+                raise RuntimeError(f"pg_basebackup failed ({rc}); {self.logfile}:\n"
+                                   f"{tail(self.logfile)}")
+        self._start_server()
+        return self
+
+    def _ready(self):
+        """A hot standby says 'standby' in postmaster.pid once it accepts connections."""
+        _check_alive(self.proc, "postgres (standby)", self.logfile)
+        try:
+            lines = (self.datadir / "postmaster.pid").read_text().splitlines()
+        except FileNotFoundError:
+            return False
+        return (len(lines) >= 8 and lines[0] == str(self.proc.pid)
+                and lines[7].strip() in ("ready", "standby"))
+
+    def make_synchronous(self, timeout=20):
+        """Make every commit on the primary wait for this standby; wait until it streams as the
+        synchronous one."""
+        with self.primary.connect(dbname="postgres") as conn:
+            conn.execute("ALTER SYSTEM SET synchronous_standby_names = '*'")
+            conn.execute("SELECT pg_reload_conf()")
+        wait_for(lambda: self.primary.query(
+            "SELECT 1 FROM pg_stat_replication WHERE state = 'streaming' AND sync_state = 'sync'"),
+            timeout=timeout, what="the standby streaming synchronously")
+        return self
+
+    def in_recovery(self):
+        return self.query("SELECT pg_is_in_recovery() AS r")[0]["r"]
+
+    def promote(self, timeout=30):
+        """pg_promote(): end recovery; returns once the standby takes writes."""
+        with self.connect(dbname="postgres") as conn:
+            conn.execute("SELECT pg_promote(true, %s)", (int(timeout),))
+        wait_for(lambda: not self.in_recovery(), timeout=timeout, what="the promotion")
+        return self
+
+
+def multihost_conninfo(servers, user="herinnerd", dbname="inbox"):
+    """One conninfo naming every server in order, taking only a read-write session: what a
+    client of a replicated cluster uses (libpq tries the hosts in turn)."""
+    hosts = ",".join("127.0.0.1" for _ in servers)
+    ports = ",".join(str(s.port) for s in servers)
+    return (f"host={hosts} port={ports} dbname={dbname} user={user}"
+            " target_session_attrs=read-write connect_timeout=2"
+            " keepalives_idle=10 keepalives_interval=5 keepalives_count=3 tcp_user_timeout=20000")
+
+
 # --- SMTP: Postfix's smtp-sink -------------------------------------------------------------------
 
 def _angle_addr(args):
