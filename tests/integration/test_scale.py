@@ -62,7 +62,7 @@ def http_get(port, path, timeout=5):
 
 def sleeping_adoption(pg):
     rows = pg.query("SELECT pid, query_start FROM pg_stat_activity"
-                    " WHERE application_name = 'herinnerd' AND wait_event = 'PgSleep'")
+                    " WHERE usename = 'herinnerd' AND wait_event = 'PgSleep'")
     return rows[0] if rows else None
 
 
