@@ -33,6 +33,8 @@ ap.add_argument("--adopt-timeout", type=float, default=1800,
                 help="give adoption this long (s); the table then shows how far it got")
 ap.add_argument("--log-statements", action="store_true",
                 help="PostgreSQL logs every statement of the daemon's role, with its duration (pg.log)")
+ap.add_argument("--explain", type=float, metavar="MS",
+                help="auto_explain (ANALYZE, BUFFERS) every daemon statement slower than MS into pg.log")
 ap.add_argument("--out", help="also write the table (markdown) to this file")
 args = ap.parse_args()
 os.environ.setdefault("HERINNERD_TOP", args.srcdir)
@@ -88,6 +90,11 @@ class Phase:
                          " E'Kerkstraat 1\\n1234 AB IJsselstein')")
             if args.log_statements:
                 conn.execute("ALTER ROLE herinnerd SET log_min_duration_statement = 0")
+            if args.explain is not None:
+                for setting in ("session_preload_libraries = 'auto_explain'",
+                                f"auto_explain.log_min_duration = '{args.explain}ms'",
+                                "auto_explain.log_analyze = on", "auto_explain.log_buffers = on"):
+                    conn.execute(f"ALTER ROLE herinnerd SET {setting}")
         return self
 
     def __exit__(self, *exc):
