@@ -199,7 +199,22 @@ def phase_adopt():
         ins.join()
         if took is None:
             row(f"adopt {n:,} unread-not-due", f"{got:,} in {args.adopt_timeout:.0f} s "
-                f"({got / args.adopt_timeout:,.0f}/s)", "≤ 60 s", "did not finish")
+                f"({got / args.adopt_timeout:,.0f}/s)", "≤ 60 s",
+                "did not finish; the rest planned by SQL for the rows below")
+            # idle must mean idle: plan the rest as adoption would have, and start afresh
+            d.stop()
+            with ph.pg.connect() as conn:
+                conn.execute("INSERT INTO herinnerd.escalations (message_id, policy, config_sha256,"
+                             " next_at, state, channel) SELECT m.id, e.policy, e.config_sha256,"
+                             " now() + interval '30 days', 'active', e.channel"
+                             " FROM herinnerd.messages m,"
+                             " (SELECT * FROM herinnerd.escalations LIMIT 1) e"
+                             " WHERE NOT EXISTS (SELECT 1 FROM herinnerd.escalations x"
+                             "                   WHERE x.message_id = m.id)")
+            got = n
+            d = ph.daemon('{ channel = "null"; after = "30d"; }')
+            d.start()
+            d.wait_ready(timeout=60)
         else:
             took = time.monotonic() - start
             row(f"adopt {n:,} unread-not-due", f"{took:.1f} s ({n / took:,.0f}/s)", "≤ 60 s",
