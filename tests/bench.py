@@ -35,6 +35,7 @@ ap.add_argument("--log-statements", action="store_true",
                 help="PostgreSQL logs every statement of the daemon's role, with its duration (pg.log)")
 ap.add_argument("--explain", type=float, metavar="MS",
                 help="auto_explain (ANALYZE, BUFFERS) every daemon statement slower than MS into pg.log")
+ap.add_argument("--decisions", type=int, help="due messages for the decisions row (default: scaled)")
 ap.add_argument("--out", help="also write the table (markdown) to this file")
 args = ap.parse_args()
 os.environ.setdefault("HERINNERD_TOP", args.srcdir)
@@ -50,7 +51,7 @@ def size(full, least):
 
 SIZES = {
     "adopt": size(1_000_000, 2000),
-    "decisions": size(100_000, 1000),
+    "decisions": args.decisions or size(100_000, 1000),
     "mails": size(20_000, 500),
     "sms": size(2_000, 200),
     "letters": size(1_000, 50),
