@@ -1,5 +1,6 @@
-/* One non-blocking libpq connection driven by the event loop: a FIFO of queries, LISTEN, and
- * reconnection with backoff when the server goes away. */
+/* The daemon's database: two non-blocking libpq connections driven by the event loop (one for
+ * LISTEN and slow work, one for the statements that move escalations), each with a FIFO of
+ * queries, and reconnection with backoff when the server goes away. */
 #ifndef HERINNERD_DB_H
 #define HERINNERD_DB_H
 
@@ -21,6 +22,13 @@ struct db_events {
 /* Queries flagged DB_KEEP survive a lost connection: they are run again after reconnecting, so
  * they must be idempotent. Others fail with RES == NULL. */
 #define DB_KEEP 1
+/* Short statements that move escalations (claims, renewals, next due, ledger writes, a message
+ * read): they run on their own connection, so slow work (adoption, /metrics, mark-read-all,
+ * config storage) never waits in front of them. Urgent queries keep their order among
+ * themselves, not with the others. */
+#define DB_URGENT 2
+/* Session settings (set_config): run on both connections; the callback hears the main one. */
+#define DB_EVERY 4
 
 struct db *db_new(struct event_base *base, const char *conninfo, const char *listen_channel,
                   const struct db_events *events);

@@ -318,7 +318,8 @@ static void mark_read(struct engine *e)
     if (!db_connected(d->db))
         return;
     e->marking = 1;
-    db_query(d->db, 0, SQL_MARK_READ, 2, params, marked_read, e);
+    /* the read->stopped path: a bounded batch from the read queue, on the urgent lane */
+    db_query(d->db, DB_URGENT, SQL_MARK_READ, 2, params, marked_read, e);
     /* a letter may wait for the cut-off long after its escalation ended */
     for (int ch = 0; ch < CHANNEL_COUNT; ch++)
         if (d->channel_state[ch] && d->channel_ops[ch]->message_read)
@@ -377,7 +378,7 @@ static void rearm_cb(evutil_socket_t fd, short what, void *arg)
     if (e->claiming || e->draining || !db_connected(e->d->db))
         return;                 /* the claim re-arms when it is done */
     e->rearming = 1;
-    db_query(e->d->db, 0, SQL_NEXT_DUE, 0, NULL, next_due_known, e);
+    db_query(e->d->db, DB_URGENT, SQL_NEXT_DUE, 0, NULL, next_due_known, e);
 }
 
 /* ---- claims and their leases ---- */
@@ -432,7 +433,7 @@ static void renew_cb(evutil_socket_t fd, short what, void *arg)
     snprintf(lease, sizeof(lease), "%ld", e->d->cfg->lease);
     const char *params[] = { list, lease };
     e->renewing = 1;
-    db_query(e->d->db, 0, SQL_RENEW, 2, params, renewed, e);
+    db_query(e->d->db, DB_URGENT, SQL_RENEW, 2, params, renewed, e);
     free(list);
 }
 
@@ -862,7 +863,7 @@ static void claim(struct engine *e)
     const char *params[] = { c->token, e->d->cfg->instance, lane_list, room_list,
                              ledger_chain(e->d->ledger), lease };
     e->claiming = 1;
-    db_query(e->d->db, 0, SQL_CLAIM, 6, params, claimed, round);
+    db_query(e->d->db, DB_URGENT, SQL_CLAIM, 6, params, claimed, round);
     free(lane_list);
     free(room_list);
 }

@@ -38,7 +38,7 @@ static void send_check(struct schema *s)
     const char *params[] = { s->tz };
 
     s->checking = 1;
-    db_query(s->db, 0, SQL_SCHEMA_CHECK, 1, params, check_done, s);
+    db_query(s->db, DB_EVERY, SQL_SCHEMA_CHECK, 1, params, check_done, s);
 }
 
 static void recheck_cb(evutil_socket_t fd, short what, void *arg)
@@ -158,7 +158,7 @@ void schema_set_timezone(struct schema *s, const char *tz)
     remember_zone(s, tz);
     if (s->tz && db_connected(s->db)) {
         const char *params[] = { s->tz };
-        db_query(s->db, 0, "SELECT set_config('TimeZone', $1, false)", 1, params, zone_set, s);
+        db_query(s->db, DB_EVERY, "SELECT set_config('TimeZone', $1, false)", 1, params, zone_set, s);
     }
 }
 
