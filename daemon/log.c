@@ -133,11 +133,12 @@ static void stderr_line(int priority, const char *text)
 {
     struct timespec ts;
     struct tm tm;
-    char stamp[32];
+    char stamp[32], zone[8];
     clock_gettime(CLOCK_REALTIME, &ts);
     localtime_r(&ts.tv_sec, &tm);
     strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
-    fprintf(stderr, "%s.%03ld %s[%s]: %s\n", stamp, ts.tv_nsec / 1000000, logger.ident,
+    strftime(zone, sizeof(zone), "%z", &tm);  /* the config's zone, with its offset (issue 9) */
+    fprintf(stderr, "%s.%03ld%s %s[%s]: %s\n", stamp, ts.tv_nsec / 1000000, zone, logger.ident,
             priority_name(priority), text);
 }
 
