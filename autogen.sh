@@ -13,6 +13,9 @@ need_pkgs="build-essential autoconf automake libtool pkg-config
   clang libclang-rt-14-dev valgrind"
 # mandoc: the man pages' lint in make check (tests/integration/test_install.py)
 need_pkgs="$need_pkgs mandoc"
+# ss (test_scale: keepalive timers), chattr (test_chaos: a read-only spool), promtool (the alert
+# rules' tests)
+need_pkgs="$need_pkgs iproute2 e2fsprogs prometheus"
 
 missing=""
 for p in $need_pkgs; do
