@@ -47,7 +47,7 @@ struct engine {
     struct event *renew_timer;
     int adopting, adopt_again;
     struct plan_batch *adopting_batch;
-    int planning;                  /* plans on their way to the database */
+    int planning;                  /* plan batches alive (taken or planned, not yet written) */
     int marking, mark_again;
     int claiming, throttled;       /* a claim is running; claims wait for room */
     int rearming, rearm_again;
@@ -141,6 +141,7 @@ static struct plan_batch *plan_open(struct engine *e, const char *claim)
     if (b == NULL)
         return NULL;
     b->e = e;
+    e->planning++;
     snprintf(b->claim, sizeof(b->claim), "%s", claim);
     pg_array_open(&b->ids);
     pg_array_open(&b->policies);
@@ -206,7 +207,6 @@ static void plan_close(struct plan_batch *b)
     char *ids = pg_array_close(&b->ids), *policies = pg_array_close(&b->policies),
          *times = pg_array_close(&b->times), *channels = pg_array_close(&b->channels);
 
-    e->planning++;
     if (ids && policies && times && channels) {
         const char *params[] = { b->claim, e->d->cfg->sha256, ids, policies, times, channels };
         log_info("adopting %d unread messages%s", b->n,
@@ -226,14 +226,11 @@ static void plan_close(struct plan_batch *b)
 static void adopt_taken(PGresult *res, void *arg)
 {
     struct plan_batch *b = arg;
-    struct engine *e = b->e;
     int rows;
 
-    e->planning--;
     if (!db_result_ok(res)) {
         if (res)
             log_err("taking new messages failed: %s", PQresultErrorMessage(res));
-        e->planning++;
         planned(NULL, b);
         return;
     }
@@ -244,7 +241,6 @@ static void adopt_taken(PGresult *res, void *arg)
     for (int i = 0; i < rows; i++)
         plan_add(b, res, i, 0, 1, 2, 3, 4);
     if (b->n == 0) {
-        e->planning++;
         planned(res, b);
         return;
     }
@@ -269,7 +265,6 @@ static void adopt(struct engine *e)
     const char *params[] = { token, e->d->cfg->instance, lease };
     e->adopting = 1;
     e->adopting_batch = b;
-    e->planning++;
     db_query(e->d->db, 0, SQL_ADOPT_TAKE, 3, params, adopt_taken, b);
 }
 
@@ -721,6 +716,18 @@ static void dispatch(struct engine *e, struct send_job *job, const char *read_at
 
 /* ---- claiming ---- */
 
+/* Whose claim row I of a claim took over, if any: an adoption's (nothing was sent under it) or
+ * one that may have sent (SQL_CLAIM wrote it down as in-doubt). */
+enum takeover { NOT_TAKEN_OVER, FROM_ADOPTION, FROM_SEND };
+
+static enum takeover taken_over(const PGresult *res, int i)
+{
+    if (PQgetisnull(res, i, CLAIM_OLD_CLAIM))
+        return NOT_TAKEN_OVER;
+    return strncmp(PQgetvalue(res, i, CLAIM_OLD_CLAIM), ADOPT_CLAIM_PREFIX,
+                   strlen(ADOPT_CLAIM_PREFIX)) == 0 ? FROM_ADOPTION : FROM_SEND;
+}
+
 struct claim_round {
     struct engine *e;
     struct claim *c;
@@ -747,11 +754,6 @@ static void claimed(PGresult *res, void *arg)
     rows = PQntuples(res);
     e->idle_claims = rows == 0 ? e->idle_claims + 1 : 0;
     c->outstanding += rows;
-    for (int i = 0; i < rows; i++)
-        if (!PQgetisnull(res, i, CLAIM_OLD_CLAIM) &&
-            strncmp(PQgetvalue(res, i, CLAIM_OLD_CLAIM), ADOPT_CLAIM_PREFIX,
-                    strlen(ADOPT_CLAIM_PREFIX)) != 0)
-            metrics_attempt(e->d->metrics, CHANNEL_NULL, OUTCOME_IN_DOUBT);
     if (rows > 0 && strcmp(PQgetvalue(res, 0, CLAIM_OLD_CLAIM + 1), "0") != 0)
         log_warn("took over %s escalations whose claim ran out before an outcome was recorded: "
                  "recorded as in-doubt, tried again now", PQgetvalue(res, 0, CLAIM_OLD_CLAIM + 1));
@@ -759,11 +761,11 @@ static void claimed(PGresult *res, void *arg)
     for (int i = 0; i < rows; i++) {
         int64_t id = strtoll(PQgetvalue(res, i, CLAIM_ID), NULL, 10);
         learn_clock(e, PQgetvalue(res, i, CLAIM_NOW));
+        enum takeover from = taken_over(res, i);
+        if (from == FROM_SEND)  /* the claim statement recorded it as in-doubt */
+            metrics_attempt(e->d->metrics, CHANNEL_NULL, OUTCOME_IN_DOUBT);
         /* held by an adoption whose process died before the plan: plan it now, under our claim */
-        if (!PQgetisnull(res, i, CLAIM_OLD_CLAIM) &&
-            strncmp(PQgetvalue(res, i, CLAIM_OLD_CLAIM), ADOPT_CLAIM_PREFIX,
-                    strlen(ADOPT_CLAIM_PREFIX)) == 0 &&
-            *PQgetvalue(res, i, CLAIM_POLICY) == '\0') {
+        if (from == FROM_ADOPTION && *PQgetvalue(res, i, CLAIM_POLICY) == '\0') {
             c->outstanding--;
             if (unplanned == NULL && (unplanned = plan_open(e, c->token)) == NULL)
                 continue;       /* out of memory: the claim runs out, the next one plans it */

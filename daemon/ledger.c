@@ -58,6 +58,8 @@ static char *dup_or_null(const char *s)
 
 static void entry_free(struct entry *en)
 {
+    if (en == NULL)
+        return;
     free(en->detail);
     free(en->address);
     free(en->external_id);
@@ -129,21 +131,12 @@ void ledger_write(struct ledger *l, const struct attempt *a, const struct advanc
     event_active(l->flush_ev, 0, 0);
     return;
 oom:
-    if (en) {
-        /* what we could copy is enough to log the fact */
-        struct entry shown = *en;
-        shown.detail = (char *)(a->detail ? a->detail : "");
-        shown.external_id = (char *)a->external_id;
-        shown.address = (char *)a->address;
-        log_lost(l, &shown, "out of memory");
-        entry_free(en);
-    } else {
-        struct entry shown = { .message_id = a->message_id, .step = a->step,
-                               .channel = a->channel, .outcome = a->outcome,
-                               .detail = (char *)a->detail, .address = (char *)a->address,
-                               .external_id = (char *)a->external_id };
-        log_lost(l, &shown, "out of memory");
-    }
+    entry_free(en);
+    /* what the caller gave is enough to log the fact */
+    struct entry shown = { .message_id = a->message_id, .step = a->step, .channel = a->channel,
+                           .outcome = a->outcome, .detail = (char *)a->detail,
+                           .address = (char *)a->address, .external_id = (char *)a->external_id };
+    log_lost(l, &shown, "out of memory");
     if (done)
         done(arg, 0, 0, 0);
 }

@@ -524,6 +524,11 @@ static void record_dlr(struct sms_state *st, const struct sms_dlr *r)
     struct dlr_record *rec;
     char fact[160];
 
+    enum outcome outcome;
+    const char *detail;
+
+    if (!sms_dlr_outcome(r->type, &outcome, &detail))
+        return;                 /* only logged (4: buffered) */
     if ((rec = calloc(1, sizeof(*rec))) == NULL) {
         log_message(LOG_ERR, r->message_id, "sms: out of memory: delivery report type %d for "
                     "message %" PRId64 " step %d not recorded", r->type, r->message_id, r->step);
@@ -531,10 +536,8 @@ static void record_dlr(struct sms_state *st, const struct sms_dlr *r)
     }
     rec->st = st;
     rec->r = *r;
-    if (!sms_dlr_outcome(r->type, &rec->outcome, &rec->detail)) {
-        free(rec);
-        return;
-    }
+    rec->outcome = outcome;
+    rec->detail = detail;
     snprintf(fact, sizeof(fact), DLR_FACT, r->message_id, r->step, r->try_no, r->token, r->type);
     struct attempt a = { .message_id = r->message_id, .step = r->step, .try_no = r->try_no,
                          .channel = CHANNEL_SMS, .outcome = rec->outcome, .detail = rec->detail,

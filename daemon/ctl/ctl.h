@@ -27,6 +27,8 @@ struct config *ctl_load_config(const struct ctl *ctl);
 /* 0, or -1 with the reason on stderr. */
 int ctl_record_attempt(PGconn *conn, const char *instance, const struct ctl_attempt *at);
 PGconn *ctl_connect(const struct ctl *ctl);
+/* Run a statement that returns no rows; 1 if it did, 0 with the server's error on stderr. */
+int ctl_exec(PGconn *conn, const char *sql);
 
 /* S escaped for a terminal (control characters, bidi overrides); static buffers used in turn,
  * so at most CTL_PRINTABLE_BUFFERS of them in one printf */

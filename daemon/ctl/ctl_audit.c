@@ -87,17 +87,6 @@ static int valid_time(PGconn *conn, const char *option, const char *value)
     return ok;
 }
 
-static int exec_ok(PGconn *conn, const char *sql)
-{
-    PGresult *r = PQexec(conn, sql);
-    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-
-    if (!ok)
-        fprintf(stderr, "herinnerctl: %s", PQresultErrorMessage(r));
-    PQclear(r);
-    return ok;
-}
-
 static int audit_export(PGconn *conn, int argc, char **argv)
 {
     const char *since = NULL, *until = NULL, *format = "csv";
@@ -141,7 +130,7 @@ static int audit_export(PGconn *conn, int argc, char **argv)
         return 2;
 
     /* one snapshot for the whole export */
-    if (!exec_ok(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+    if (!ctl_exec(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"))
         return 1;
     const char *params[] = { since, until };
     PGresult *r = PQexecParams(conn, fmt == EXPORT_CSV ? SQL_EXPORT_CSV : SQL_EXPORT_JSON, 2,

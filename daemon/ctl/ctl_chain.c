@@ -523,21 +523,10 @@ static void missing_chains(struct verify *v)
                     "removed", pct(v->heads[i].chain), v->heads[i].seq);
 }
 
-static int exec_ok(PGconn *conn, const char *sql)
-{
-    PGresult *r = PQexec(conn, sql);
-    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-
-    if (!ok)
-        fprintf(stderr, "herinnerctl: %s", PQresultErrorMessage(r));
-    PQclear(r);
-    return ok;
-}
-
 /* Every row a cursor DECLARE opens, FETCH by FETCH. */
 static int check_cursor(PGconn *conn, struct verify *v, const char *declare, const char *fetch)
 {
-    if (!exec_ok(conn, declare))
+    if (!ctl_exec(conn, declare))
         return -1;
     for (;;) {
         PGresult *r = PQexec(conn, fetch);
@@ -565,7 +554,7 @@ static int verify_rows(PGconn *conn, struct verify *v)
         return -1;
     }
     /* one snapshot for the rows and herinnerd.chains */
-    if (!exec_ok(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") ||
+    if (!ctl_exec(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") ||
         load_heads(conn, v) == -1 ||
         check_cursor(conn, v, "DECLARE legacy_rows NO SCROLL CURSOR FOR " LEGACY_SQL,
                      "FETCH FORWARD " STR(FETCH_ROWS) " FROM legacy_rows") == -1 ||
@@ -574,7 +563,7 @@ static int verify_rows(PGconn *conn, struct verify *v)
         return -1;
     end_chain(v);
     missing_chains(v);
-    return exec_ok(conn, "COMMIT") ? 0 : -1;
+    return ctl_exec(conn, "COMMIT") ? 0 : -1;
 }
 
 static int chain_verify(const struct ctl *ctl, const char *checkpoints)

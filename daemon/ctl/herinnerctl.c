@@ -180,6 +180,17 @@ struct config *ctl_load_config(const struct ctl *ctl)
     return cfg;
 }
 
+int ctl_exec(PGconn *conn, const char *sql)
+{
+    PGresult *r = PQexec(conn, sql);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+
+    if (!ok)
+        fprintf(stderr, "herinnerctl: %s", PQresultErrorMessage(r));
+    PQclear(r);
+    return ok;
+}
+
 PGconn *ctl_connect(const struct ctl *ctl)
 {
     const char *conninfo = ctl->conninfo;
