@@ -214,6 +214,31 @@ static void catching_up_keeps_the_gaps(void **state)
     assert_true(next.next_at == now + 3 * 86400);
 }
 
+/* e-mail, SMS, then a letter before the due date: when the due date is near, the letter's own
+ * time has passed before the SMS went, and it follows the SMS at once, never ahead of it */
+static void a_due_bound_step_never_runs_before_the_step_ahead(void **state)
+{
+    (void)state;
+    struct step steps[3] = { plain(0), plain(7 * 86400), plain(10 * 86400) };
+    struct policy po = { .name = "mixed", .steps = steps, .nsteps = 3 };
+    double created = at(2026, 11, 2, 10, 0), due = created + 14 * 86400, now;
+    struct progress cur = { 0, 0, created, STATE_ACTIVE }, next;
+
+    steps[2].from_due = 1;
+    /* the e-mail went: the SMS waits its 7 days, though the letter's time (day 4) comes first */
+    policy_advance(&po, &cur, OUTCOME_SENT, created, due, created + 5, &next);
+    assert_int_equal(next.step, 1);
+    assert_true(next.next_at == created + 7 * 86400);
+    /* the SMS went on day 7: the letter (planned for day 4) goes now, after it */
+    cur.step = 1, now = created + 7 * 86400 + 5;
+    policy_advance(&po, &cur, OUTCOME_SENT, created, due, now, &next);
+    assert_int_equal(next.step, 2);
+    assert_true(next.next_at == now);
+    /* with a far due date the letter keeps its own time */
+    policy_advance(&po, &cur, OUTCOME_SENT, created, created + 60 * 86400, now, &next);
+    assert_true(next.next_at == created + 50 * 86400);
+}
+
 /* The official Dutch public holidays 2025-2030, written out by hand (rijksoverheid.nl), plus
  * Goede Vrijdag and every Bevrijdingsdag, which only count with their options. */
 static const struct { int y, m, d; const char *name; } official[] = {
@@ -400,6 +425,7 @@ int main(void)
         cmocka_unit_test(retries_back_off_doubling_with_a_cap),
         cmocka_unit_test(advance),
         cmocka_unit_test(catching_up_keeps_the_gaps),
+        cmocka_unit_test(a_due_bound_step_never_runs_before_the_step_ahead),
         cmocka_unit_test(dutch_holidays_2025_to_2030),
         cmocka_unit_test(holiday_options_and_extra_dates),
         cmocka_unit_test(easter_dates),
