@@ -184,6 +184,11 @@ static void planned(PGresult *res, void *arg)
     }
     e->planning--;
     int again = b->again, was_adoption = e->adopting_batch == b;
+    /* a batch that found nothing to plan (or failed) never closed its arrays */
+    pg_array_discard(&b->ids);
+    pg_array_discard(&b->policies);
+    pg_array_discard(&b->times);
+    pg_array_discard(&b->channels);
     free(b);
     if (was_adoption) {
         e->adopting_batch = NULL;

@@ -33,12 +33,25 @@ void pg_array_add(struct pg_array *a, const char *value)
 
 char *pg_array_close(struct pg_array *a)
 {
-    if (a->f == NULL)
+    FILE *f = a->f;
+
+    if (f == NULL)
         return NULL;
-    fputc('}', a->f);
-    if (fclose(a->f) != 0) {
+    a->f = NULL;
+    fputc('}', f);
+    if (fclose(f) != 0) {
         free(a->text);
         return NULL;
     }
     return a->text;
+}
+
+void pg_array_discard(struct pg_array *a)
+{
+    if (a->f == NULL)
+        return;
+    fclose(a->f);
+    free(a->text);
+    a->f = NULL;
+    a->text = NULL;
 }

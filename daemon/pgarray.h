@@ -18,5 +18,7 @@ int pg_array_open(struct pg_array *a);
 void pg_array_add(struct pg_array *a, const char *value);
 /* The literal (malloc'd, the caller frees it), or NULL when out of memory. */
 char *pg_array_close(struct pg_array *a);
+/* Free an array that was opened but never closed (a no-op after pg_array_close). */
+void pg_array_discard(struct pg_array *a);
 
 #endif
