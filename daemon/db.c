@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -30,8 +31,10 @@ struct query {
     int flags;
     db_result_fn fn;
     void *arg;
-    struct query *next;
+    STAILQ_ENTRY(query) entry;
 };
+
+STAILQ_HEAD(query_list, query);
 
 enum { LANE_MAIN, LANE_URGENT, LANE_COUNT };
 
@@ -41,7 +44,7 @@ struct lane {
     PGconn *conn;
     enum { LANE_DOWN, LANE_CONNECTING, LANE_READY } state;
     struct event *io_read, *io_write;
-    struct query *head, *tail;  /* head is running when `running` */
+    struct query_list queue;    /* the first is running when `running` */
     int running;
     PGresult *last;             /* last result of the running query */
 };
@@ -117,11 +120,7 @@ fail:
 
 static void append(struct lane *l, struct query *q)
 {
-    if (l->tail)
-        l->tail->next = q;
-    else
-        l->head = q;
-    l->tail = q;
+    STAILQ_INSERT_TAIL(&l->queue, q, entry);
     l->db->nqueued++;
 }
 
@@ -178,11 +177,10 @@ static void schedule_reconnect(struct db *db)
 /* Deliver a finished query's result and move on. */
 static void finish_head(struct lane *l, PGresult *res)
 {
-    struct query *q = l->head;
+    struct query *q = STAILQ_FIRST(&l->queue);
 
     l->running = 0;
-    if ((l->head = q->next) == NULL)
-        l->tail = NULL;
+    STAILQ_REMOVE_HEAD(&l->queue, entry);
     l->db->nqueued--;
     if (q->fn)
         q->fn(res, q->arg);
@@ -229,7 +227,7 @@ static void listen_done(PGresult *res, void *arg)
 
 static void send_head(struct lane *l)
 {
-    struct query *q = l->head;
+    struct query *q = STAILQ_FIRST(&l->queue);
 
     if (!PQsendQueryParams(l->conn, q->sql, q->nparams, NULL, (const char *const *)q->params,
                            NULL, NULL, 0)) {
@@ -246,7 +244,7 @@ static void send_head(struct lane *l)
 
 static void lane_pump(struct lane *l)
 {
-    if (l->state == LANE_READY && !l->running && l->head)
+    if (l->state == LANE_READY && !l->running && !STAILQ_EMPTY(&l->queue))
         send_head(l);
 }
 
@@ -289,7 +287,7 @@ static void read_results(struct lane *l)
             }
             l->last = NULL;
             /* a DB_KEEP query is idempotent and must not be lost to a timeout: again */
-            if ((l->head->flags & DB_KEEP) && transient_error(last)) {
+            if ((STAILQ_FIRST(&l->queue)->flags & DB_KEEP) && transient_error(last)) {
                 char why[256];
                 snprintf(why, sizeof(why), "%s", PQresultErrorMessage(last));
                 why[strcspn(why, "\n")] = '\0';
@@ -341,9 +339,7 @@ static void connect_poll(struct lane *l)
             db_lost(db, "out of memory");
             return;
         }
-        if ((q->next = l->head) == NULL)
-            l->tail = q;
-        l->head = q;
+        STAILQ_INSERT_HEAD(&l->queue, q, entry);
         db->nqueued++;
         send_head(l);
         break;
@@ -581,18 +577,14 @@ static void lane_close(struct lane *l)
 /* Run failures in order; DB_KEEP queries stay queued, the LISTEN is re-made on connect. */
 static void lane_fail(struct lane *l)
 {
-    struct query *keep_head = NULL, *keep_tail = NULL, *q = l->head, *next;
+    struct query_list failing = STAILQ_HEAD_INITIALIZER(failing), keep = STAILQ_HEAD_INITIALIZER(keep);
+    struct query *q;
 
-    l->head = l->tail = NULL;
-    for (; q; q = next) {
-        next = q->next;
+    STAILQ_CONCAT(&failing, &l->queue);
+    while ((q = STAILQ_FIRST(&failing)) != NULL) {
+        STAILQ_REMOVE_HEAD(&failing, entry);
         if ((q->flags & DB_KEEP) && q->fn != listen_done && !l->db->closing) {
-            q->next = NULL;
-            if (keep_tail)
-                keep_tail->next = q;
-            else
-                keep_head = q;
-            keep_tail = q;
+            STAILQ_INSERT_TAIL(&keep, q, entry);
             continue;
         }
         l->db->nqueued--;
@@ -600,13 +592,9 @@ static void lane_fail(struct lane *l)
             q->fn(NULL, q->arg);
         query_free(q);
     }
-    /* callbacks may have queued more while we were failing the old ones */
-    if (keep_tail) {
-        keep_tail->next = l->head;
-        if (l->tail == NULL)
-            l->tail = keep_tail;
-        l->head = keep_head;
-    }
+    /* callbacks may have queued more while we were failing the old ones: those go after */
+    STAILQ_CONCAT(&keep, &l->queue);
+    STAILQ_CONCAT(&l->queue, &keep);
 }
 
 static void db_lost(struct db *db, const char *why)
@@ -646,6 +634,7 @@ struct db *db_new(struct event_base *base, const char *conninfo, const char *lis
     db->backoff = 0.5;
     for (int i = 0; i < LANE_COUNT; i++) {
         db->lane[i].db = db;
+        STAILQ_INIT(&db->lane[i].queue);
         db->lane[i].id = i;
     }
     db->conninfo = strdup(conninfo);

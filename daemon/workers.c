@@ -1,6 +1,7 @@
 #include "workers.h"
 
 #include <pthread.h>
+#include <sys/queue.h>
 #include <stdlib.h>
 
 #include "log.h"
@@ -8,12 +9,10 @@
 struct work_item {
     work_fn work, done;
     void *arg;
-    struct work_item *next;
+    STAILQ_ENTRY(work_item) entry;
 };
 
-struct item_queue {
-    struct work_item *head, *tail;
-};
+STAILQ_HEAD(item_queue, work_item);
 
 struct workers {
     pthread_mutex_t lock;
@@ -26,22 +25,12 @@ struct workers {
     struct event *finished_ev; /* activated by threads, runs DONEs on the loop */
 };
 
-static void queue_push(struct item_queue *q, struct work_item *it)
-{
-    it->next = NULL;
-    if (q->tail)
-        q->tail->next = it;
-    else
-        q->head = it;
-    q->tail = it;
-}
-
 static struct work_item *queue_pop(struct item_queue *q)
 {
-    struct work_item *it = q->head;
+    struct work_item *it = STAILQ_FIRST(q);
 
-    if (it && (q->head = it->next) == NULL)
-        q->tail = NULL;
+    if (it)
+        STAILQ_REMOVE_HEAD(q, entry);
     return it;
 }
 
@@ -59,7 +48,7 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&w->lock);
         it->work(it->arg);
         pthread_mutex_lock(&w->lock);
-        queue_push(&w->finished, it);
+        STAILQ_INSERT_TAIL(&w->finished, it, entry);
         event_active(w->finished_ev, EV_READ, 0);
     }
     pthread_mutex_unlock(&w->lock);
@@ -69,13 +58,12 @@ static void *worker_main(void *arg)
 static void run_finished(evutil_socket_t fd, short what, void *arg)
 {
     struct workers *w = arg;
-    struct item_queue done;
+    struct item_queue done = STAILQ_HEAD_INITIALIZER(done);
 
     (void)fd;
     (void)what;
     pthread_mutex_lock(&w->lock);
-    done = w->finished;
-    w->finished.head = w->finished.tail = NULL;
+    STAILQ_CONCAT(&done, &w->finished);
     pthread_mutex_unlock(&w->lock);
 
     struct work_item *it;
@@ -92,6 +80,8 @@ struct workers *workers_new(struct event_base *base, int nthreads, const char *n
 
     if (w == NULL)
         return NULL;
+    STAILQ_INIT(&w->todo);
+    STAILQ_INIT(&w->finished);
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->wake, NULL);
     w->finished_ev = event_new(base, -1, 0, run_finished, w);
@@ -119,7 +109,7 @@ int workers_submit(struct workers *w, work_fn work, work_fn done, void *arg)
     it->done = done;
     it->arg = arg;
     pthread_mutex_lock(&w->lock);
-    queue_push(&w->todo, it);
+    STAILQ_INSERT_TAIL(&w->todo, it, entry);
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->lock);
     w->pending++;
