@@ -55,6 +55,8 @@ struct engine {
     int draining, stopping;
     double clock_skew;             /* database now() minus our clock */
     int idle_claims;               /* consecutive claims that found nothing */
+    double due_at;                 /* when due_timer fires (CLOCK_MONOTONIC), while pending */
+    double empty_claim_sent;       /* when the last claim that found nothing went out (db clock) */
     unsigned long claims_made;
     struct job_list in_flight, recording;
     int n_in_flight, n_recording;
@@ -330,6 +332,22 @@ static void due_timer_cb(evutil_socket_t fd, short what, void *arg)
     claim(arg);
 }
 
+/* Claim in DELAY seconds, unless the timer is set to fire sooner already: re-arming on every
+ * adoption batch or outcome must not push a wake-up further out (with a steady stream of them
+ * it would never fire). Firing early costs one claim. */
+static void arm_due(struct engine *e, double delay)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double at = ts.tv_sec + ts.tv_nsec / 1e9 + delay;
+    if (evtimer_pending(e->due_timer, NULL) && e->due_at <= at)
+        return;
+    struct timeval tv = { (time_t)delay, (suseconds_t)((delay - floor(delay)) * 1e6) };
+    e->due_at = at;
+    evtimer_add(e->due_timer, &tv);
+}
+
 static void next_due_known(PGresult *res, void *arg)
 {
     struct engine *e = arg;
@@ -346,18 +364,22 @@ static void next_due_known(PGresult *res, void *arg)
         return;
     }
     learn_clock(e, PQgetvalue(res, 0, 1));
-    evtimer_del(e->due_timer);
-    if (PQgetisnull(res, 0, 0) || e->throttled)
+    if (PQgetisnull(res, 0, 0) || e->throttled) {
+        evtimer_del(e->due_timer);
         return;                 /* nothing active (a notification wakes us), or no room */
+    }
     double delay = strtod(PQgetvalue(res, 0, 0), NULL);
-    /* another instance may hold the due rows for a moment: don't spin on them */
-    double floor_s = e->idle_claims > 0 ? 0.01 * (1 << (e->idle_claims > 8 ? 8 : e->idle_claims)) : 0;
-    if (delay < floor_s)
-        delay = floor_s;
+    double next_at = strtod(PQgetvalue(res, 0, 1), NULL) + delay;
+    /* due before our last claim went out, yet that claim found nothing: another instance's
+     * claim holds those rows for a moment. Back off from them only; a row that was not due yet
+     * (the claim ran a moment early) gets its own time */
+    if (e->idle_claims > 0 && next_at <= e->empty_claim_sent)
+        delay = fmax(delay, 0.01 * (1 << (e->idle_claims > 8 ? 8 : e->idle_claims)));
+    if (delay < 0)
+        delay = 0;
     if (delay > 86400)
         delay = 86400;
-    struct timeval tv = { (time_t)delay, (suseconds_t)((delay - floor(delay)) * 1e6) };
-    evtimer_add(e->due_timer, &tv);
+    arm_due(e, delay);
 }
 
 static void rearm_cb(evutil_socket_t fd, short what, void *arg)
@@ -732,6 +754,7 @@ struct claim_round {
     struct engine *e;
     struct claim *c;
     int asked;                  /* rows asked for over all channels */
+    double sent;                /* engine_now() when it went out */
 };
 
 static void claimed(PGresult *res, void *arg)
@@ -740,6 +763,7 @@ static void claimed(PGresult *res, void *arg)
     struct engine *e = round->e;
     struct claim *c = round->c;
     int rows, asked = round->asked;
+    double sent = round->sent;
 
     e->claiming = 0;
     free(round);
@@ -753,6 +777,8 @@ static void claimed(PGresult *res, void *arg)
     }
     rows = PQntuples(res);
     e->idle_claims = rows == 0 ? e->idle_claims + 1 : 0;
+    if (rows == 0)
+        e->empty_claim_sent = sent;
     c->outstanding += rows;
     if (rows > 0 && strcmp(PQgetvalue(res, 0, CLAIM_OLD_CLAIM + 1), "0") != 0)
         log_warn("took over %s escalations whose claim ran out before an outcome was recorded: "
@@ -861,6 +887,7 @@ static void claim(struct engine *e)
     round->e = e;
     round->c = c;
     round->asked = asked;
+    round->sent = engine_now(e);
     snprintf(lease, sizeof(lease), "%ld", e->d->cfg->lease);
     const char *params[] = { c->token, e->d->cfg->instance, lane_list, room_list,
                              ledger_chain(e->d->ledger), lease };

@@ -95,8 +95,12 @@
     "           x.step AS old_step, x.tries AS old_tries, x.config_sha256 AS old_sha," \
     "           x.channel AS old_channel" \
     "      FROM herinnerd.escalations x" \
-    "     WHERE x.state = 'active' AND x.channel = lanes.channel AND x.next_at <= now()" \
-    "     ORDER BY x.next_at LIMIT lanes.room FOR UPDATE SKIP LOCKED) d)," \
+    /* escalations_due (channel, next_at) only: escalations_next's predicate (next_at IS NOT \
+     * NULL, sql/011_scale.sql) does not follow from a row comparison, so the planner cannot \
+     * walk it through every lane's due rows to find a lane's few (or none) */ \
+    "     WHERE x.state = 'active' AND x.channel = lanes.channel" \
+    "       AND (x.channel, x.next_at) <= (lanes.channel, now())" \
+    "     ORDER BY x.channel, x.next_at LIMIT lanes.room FOR UPDATE SKIP LOCKED) d)," \
     " doubt AS (" \
     LEDGER_INSERT \
     "  SELECT message_id, old_step, old_tries + 1, coalesce(nullif(old_channel, ''), 'unknown')," \
@@ -105,18 +109,26 @@
     "         $2, old_sha, $5, old_claim, 'in-doubt:' || old_claim || ':' || message_id" \
     "    FROM due WHERE old_claim IS NOT NULL AND old_claim NOT LIKE '" ADOPT_CLAIM_PREFIX "%'" \
     "   ORDER BY message_id" \
-    "  RETURNING 1)" \
-    " UPDATE herinnerd.escalations e" \
-    "    SET claim = $1, lease_owner = $2," \
-    "        lease_until = now() + make_interval(secs => $6::float8)," \
-    "        next_at = now() + make_interval(secs => $6::float8), updated_at = now()" \
-    "   FROM due, herinnerd.messages m, herinnerd.recipients r" \
-    "  WHERE e.message_id = due.message_id AND m.id = e.message_id AND r.id = m.recipient_id" \
-    " RETURNING e.message_id, e.policy, e.config_sha256, e.step, e.tries," \
-    "           to_char(m.read_at, 'YYYY-MM-DD HH24:MI:SSOF'), r.name, r.email, r.mobile," \
-    "           r.postal_address, r.language, m.sender, m.kind, m.subject, m.link," \
-    "           extract(epoch FROM m.created_at), extract(epoch FROM m.due_at)," \
-    "           extract(epoch FROM now()), due.old_claim, (SELECT count(*) FROM doubt)"
+    "  RETURNING 1)," \
+    " upd AS (" \
+    "  UPDATE herinnerd.escalations e" \
+    "     SET claim = $1, lease_owner = $2," \
+    "         lease_until = now() + make_interval(secs => $6::float8)," \
+    "         next_at = now() + make_interval(secs => $6::float8), updated_at = now()" \
+    /* key lookups: joined with the CTE, the planner may walk the whole primary key in a \
+     * merge join (O(escalations) per claim) */ \
+    "   WHERE e.message_id = ANY (ARRAY(SELECT message_id FROM due))" \
+    "  RETURNING e.message_id, e.policy, e.config_sha256, e.step, e.tries)" \
+    /* one key lookup per claimed row: LIMIT 1 keeps the planner from a merge join over \
+     * messages_pkey (O(messages) per claim) */ \
+    " SELECT upd.message_id, upd.policy, upd.config_sha256, upd.step, upd.tries, mr.*," \
+    "        extract(epoch FROM now()), due.old_claim, (SELECT count(*) FROM doubt)" \
+    "   FROM upd JOIN due ON due.message_id = upd.message_id, LATERAL (" \
+    "     SELECT to_char(m.read_at, 'YYYY-MM-DD HH24:MI:SSOF'), r.name, r.email, r.mobile," \
+    "            r.postal_address, r.language, m.sender, m.kind, m.subject, m.link," \
+    "            extract(epoch FROM m.created_at), extract(epoch FROM m.due_at)" \
+    "       FROM herinnerd.messages m JOIN herinnerd.recipients r ON r.id = m.recipient_id" \
+    "      WHERE m.id = upd.message_id LIMIT 1) mr"
 
 enum claim_column {
     CLAIM_ID, CLAIM_POLICY, CLAIM_SHA, CLAIM_STEP, CLAIM_TRIES, CLAIM_READ_AT, CLAIM_NAME,
@@ -134,7 +146,8 @@ enum claim_column {
 /* Seconds until the earliest due step: one index lookup (a claimed row is due at its lease's end). */
 #define SQL_NEXT_DUE \
     "SELECT extract(epoch FROM (SELECT next_at FROM herinnerd.escalations" \
-    "                            WHERE state = 'active' ORDER BY next_at LIMIT 1) - now())," \
+    "                            WHERE state = 'active' AND next_at IS NOT NULL" \
+    "                            ORDER BY next_at LIMIT 1) - now())," \
     "       extract(epoch FROM now())"
 
 #endif
