@@ -750,10 +750,19 @@ static enum takeover taken_over(const PGresult *res, int i)
                    strlen(ADOPT_CLAIM_PREFIX)) == 0 ? FROM_ADOPTION : FROM_SEND;
 }
 
+/* The lane (index into claim_round.room) a claimed row came from. */
+static int lane_of(const char *channel)
+{
+    for (int ch = 0; ch < CHANNEL_COUNT; ch++)
+        if (strcmp(channel, channel_name(ch)) == 0)
+            return ch;
+    return CHANNEL_COUNT;
+}
+
 struct claim_round {
     struct engine *e;
     struct claim *c;
-    int asked;                  /* rows asked for over all channels */
+    int room[CHANNEL_COUNT + 1];   /* rows asked for per lane (the last: channel '') */
     double sent;                /* engine_now() when it went out */
 };
 
@@ -762,9 +771,11 @@ static void claimed(PGresult *res, void *arg)
     struct claim_round *round = arg;
     struct engine *e = round->e;
     struct claim *c = round->c;
-    int rows, asked = round->asked;
+    int rows, took[CHANNEL_COUNT + 1] = { 0 }, lane_full = 0;
     double sent = round->sent;
+    int room[CHANNEL_COUNT + 1];
 
+    memcpy(room, round->room, sizeof(room));
     e->claiming = 0;
     free(round);
     if (!db_result_ok(res)) {
@@ -780,13 +791,15 @@ static void claimed(PGresult *res, void *arg)
     if (rows == 0)
         e->empty_claim_sent = sent;
     c->outstanding += rows;
-    if (rows > 0 && strcmp(PQgetvalue(res, 0, CLAIM_OLD_CLAIM + 1), "0") != 0)
+    if (rows > 0 && strcmp(PQgetvalue(res, 0, CLAIM_DOUBTS), "0") != 0)
         log_warn("took over %s escalations whose claim ran out before an outcome was recorded: "
-                 "recorded as in-doubt, tried again now", PQgetvalue(res, 0, CLAIM_OLD_CLAIM + 1));
+                 "recorded as in-doubt, tried again now", PQgetvalue(res, 0, CLAIM_DOUBTS));
     struct plan_batch *unplanned = NULL;
     for (int i = 0; i < rows; i++) {
         int64_t id = strtoll(PQgetvalue(res, i, CLAIM_ID), NULL, 10);
         learn_clock(e, PQgetvalue(res, i, CLAIM_NOW));
+        int lane = lane_of(PQgetvalue(res, i, CLAIM_LANE));
+        lane_full |= ++took[lane] >= room[lane];
         enum takeover from = taken_over(res, i);
         if (from == FROM_SEND)  /* the claim statement recorded it as in-doubt */
             metrics_attempt(e->d->metrics, CHANNEL_NULL, OUTCOME_IN_DOUBT);
@@ -817,8 +830,9 @@ static void claimed(PGresult *res, void *arg)
         daemon_check_drained(e->d);
         return;
     }
-    /* a full claim: there is more due right now */
-    if (rows > 0 && rows >= asked)
+    /* a lane got all it asked for: there may be more due right now (its outcomes queue for
+     * the ledger behind this claim, so the database never waits for a timer in between) */
+    if (lane_full)
         claim(e);
     else
         schedule_rearm(e);
@@ -848,7 +862,7 @@ static void claim(struct engine *e)
 {
     struct pg_array lanes, rooms;
     char num[16], lease[32];
-    int asked = 0, full = 0;
+    int room[CHANNEL_COUNT + 1], full = 0;
 
     if (e->claiming || e->draining || !db_connected(e->d->db))
         return;
@@ -859,18 +873,17 @@ static void claim(struct engine *e)
     pg_array_open(&lanes);
     pg_array_open(&rooms);
     for (int ch = 0; ch < CHANNEL_COUNT; ch++) {
-        int room = channel_room(e, ch);
-        full += room == 0;
-        asked += room;
-        snprintf(num, sizeof(num), "%d", room);
+        room[ch] = channel_room(e, ch);
+        full += room[ch] == 0;
+        snprintf(num, sizeof(num), "%d", room[ch]);
         pg_array_add(&lanes, channel_name(ch));
         pg_array_add(&rooms, num);
     }
     /* escalations from before channels were known per row (an upgraded database) */
+    room[CHANNEL_COUNT] = DEFAULT_ROOM;
     snprintf(num, sizeof(num), "%d", DEFAULT_ROOM);
     pg_array_add(&lanes, "");
     pg_array_add(&rooms, num);
-    asked += DEFAULT_ROOM;
     char *lane_list = pg_array_close(&lanes), *room_list = pg_array_close(&rooms);
     struct claim_round *round = calloc(1, sizeof(*round));
     struct claim *c = round ? claim_new(e) : NULL;
@@ -886,7 +899,7 @@ static void claim(struct engine *e)
     c->outstanding = 1;         /* the round's own reference until it is back */
     round->e = e;
     round->c = c;
-    round->asked = asked;
+    memcpy(round->room, room, sizeof(room));
     round->sent = engine_now(e);
     snprintf(lease, sizeof(lease), "%ld", e->d->cfg->lease);
     const char *params[] = { c->token, e->d->cfg->instance, lane_list, room_list,

@@ -86,7 +86,8 @@
  * claim is one whose holder never recorded an outcome before its lease ran out (it died, or
  * lost the database): that becomes an `in-doubt` attempt in the same statement, before the step
  * is tried again. A claimed row keeps next_at at its lease's end. read_at is returned so that a
- * message read before its step is due is never sent. */
+ * message read before its step is due is never sent; the lane a row came from tells whether
+ * that lane was filled (more may be due). */
 #define SQL_CLAIM \
     "WITH lanes AS (SELECT * FROM unnest($3::text[], $4::int[]) AS l(channel, room))," \
     " due AS (" \
@@ -122,7 +123,8 @@
     /* one key lookup per claimed row: LIMIT 1 keeps the planner from a merge join over \
      * messages_pkey (O(messages) per claim) */ \
     " SELECT upd.message_id, upd.policy, upd.config_sha256, upd.step, upd.tries, mr.*," \
-    "        extract(epoch FROM now()), due.old_claim, (SELECT count(*) FROM doubt)" \
+    "        extract(epoch FROM now()), due.old_claim, (SELECT count(*) FROM doubt)," \
+    "        due.old_channel" \
     "   FROM upd JOIN due ON due.message_id = upd.message_id, LATERAL (" \
     "     SELECT to_char(m.read_at, 'YYYY-MM-DD HH24:MI:SSOF'), r.name, r.email, r.mobile," \
     "            r.postal_address, r.language, m.sender, m.kind, m.subject, m.link," \
@@ -133,7 +135,8 @@
 enum claim_column {
     CLAIM_ID, CLAIM_POLICY, CLAIM_SHA, CLAIM_STEP, CLAIM_TRIES, CLAIM_READ_AT, CLAIM_NAME,
     CLAIM_EMAIL, CLAIM_MOBILE, CLAIM_POSTAL, CLAIM_LANGUAGE, CLAIM_SENDER, CLAIM_KIND,
-    CLAIM_SUBJECT, CLAIM_LINK, CLAIM_CREATED, CLAIM_DUE, CLAIM_NOW, CLAIM_OLD_CLAIM
+    CLAIM_SUBJECT, CLAIM_LINK, CLAIM_CREATED, CLAIM_DUE, CLAIM_NOW, CLAIM_OLD_CLAIM,
+    CLAIM_DOUBTS, CLAIM_LANE
 };
 
 /* Keep our claims on work still queued or in flight: $1 claim tokens, $2 lease seconds. */

@@ -244,7 +244,7 @@ static int send_batch(struct ledger *l, struct batch *b)
     for (int c = 0; c < C_COUNT; c++)
         complete &= (params[2 + c] = text[c] = pg_array_close(&col[c])) != NULL;
     if (complete)
-        db_query(l->db, DB_KEEP | DB_URGENT, SQL_LEDGER_WRITE, 2 + C_COUNT, params, batch_written, b);
+        db_query(l->db, DB_KEEP | DB_LEDGER, SQL_LEDGER_WRITE, 2 + C_COUNT, params, batch_written, b);
     for (int c = 0; c < C_COUNT; c++)
         free(text[c]);
     return complete ? 0 : -1;

@@ -186,9 +186,9 @@ def test_host_names_resolve_off_the_loop_with_keepalives_and_own_options(pg, dae
     assert {(r["statement_timeout"], r["lock_timeout"], r["app"]) for r in log} == \
         {("30s", "1s", "herinnerd")}
 
-    # localhost is ::1 and 127.0.0.1; PostgreSQL listens on the second: both lanes got there
+    # localhost is ::1 and 127.0.0.1; PostgreSQL listens on the second: all three lanes got there
     sessions = pg.query("SELECT client_addr::text AS addr, client_port FROM pg_stat_activity"
                         " WHERE application_name = 'herinnerd'")
-    assert len(sessions) == 2 and {s["addr"] for s in sessions} == {"127.0.0.1/32"}
+    assert len(sessions) == 3 and {s["addr"] for s in sessions} == {"127.0.0.1/32"}
     for s in sessions:
         wait_for(lambda: keepalive_on(s["client_port"]), what="a keepalive timer")
