@@ -9,7 +9,7 @@
 
 #define ADOPT_BATCH 2000           /* new messages taken per statement */
 #define READ_BATCH 1000            /* read events taken per statement */
-#define CLAIM_BATCH 200             /* most rows one claim takes per channel */
+#define CLAIM_BATCH 500             /* most rows one claim takes per channel */
 
 /* Take a batch of new messages from the queue the inbox's inserts fill (sql/009_outbox.sql) and
  * hold each as an escalation not yet planned (policy ''), under our adoption claim $1 (label $2,

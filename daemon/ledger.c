@@ -13,7 +13,7 @@
 #include "log.h"
 #include "pgarray.h"
 
-#define LEDGER_BATCH 200        /* entries per statement */
+#define LEDGER_BATCH 500        /* entries per statement */
 #define LEDGER_RETRIES 3        /* a race on one fact (23505) is written again, this often */
 #define LEDGER_IN_FLIGHT 2      /* statements on their way; the rest wait here, in order, and
                                  * go in full batches (a database that is away costs memory per

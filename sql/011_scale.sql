@@ -119,13 +119,17 @@ BEGIN
     -- the chains' rows, locked: a writer that skipped the lock (forged setting) waits here
     PERFORM 1 FROM herinnerd.chains c
      WHERE c.chain IN (SELECT DISTINCT chain FROM new_rows) ORDER BY c.chain FOR UPDATE;
+    -- one sort and one pass (a self-join of the transition table, which has no statistics,
+    -- became a nested loop: 31 ms for 500 rows)
     SELECT n.chain INTO bad
-      FROM new_rows n
+      FROM (SELECT chain, seq, prev_hash,
+                   lag(seq) OVER w AS before_seq, lag(hash) OVER w AS before_hash
+              FROM new_rows WINDOW w AS (PARTITION BY chain ORDER BY seq)) n
       LEFT JOIN herinnerd.chains c ON c.chain = n.chain
-      LEFT JOIN new_rows p ON p.chain = n.chain AND p.seq = n.seq - 1
      WHERE c.chain IS NULL
-        OR (p.seq IS NULL AND (n.seq <> c.seq + 1 OR n.prev_hash IS DISTINCT FROM c.head))
-        OR (p.seq IS NOT NULL AND n.prev_hash IS DISTINCT FROM p.hash)
+        OR (n.before_seq IS NULL AND (n.seq <> c.seq + 1 OR n.prev_hash IS DISTINCT FROM c.head))
+        OR (n.before_seq IS NOT NULL
+            AND (n.seq <> n.before_seq + 1 OR n.prev_hash IS DISTINCT FROM n.before_hash))
      LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'attempts of chain % do not go on from its head (a row was discarded '
