@@ -15,12 +15,14 @@
  * hold each as an escalation not yet planned (policy ''), under our adoption claim $1 (label $2,
  * lease $3 seconds), in one statement: a crash before the plan leaves the claim to run out, and
  * the next claim plans it. Messages read in the meantime are left out. Several instances share
- * the queue (SKIP LOCKED). Returns what the planner needs, and how many rows were taken. */
+ * the queue (SKIP LOCKED). Returns what the planner needs, and how many rows were taken.
+ * = ANY (ARRAY(...)) deletes by key: as "IN (subquery)" the planner hashed the batch and read
+ * the whole queue to find it, so adopting a million took O(n^2). */
 #define SQL_ADOPT_TAKE \
     "WITH taken AS (" \
     "  DELETE FROM herinnerd.new_messages q" \
-    "   WHERE q.id IN (SELECT id FROM herinnerd.new_messages ORDER BY id" \
-    "                   LIMIT " STR(ADOPT_BATCH) " FOR UPDATE SKIP LOCKED)" \
+    "   WHERE q.id = ANY (ARRAY(SELECT id FROM herinnerd.new_messages ORDER BY id" \
+    "                          LIMIT " STR(ADOPT_BATCH) " FOR UPDATE SKIP LOCKED))" \
     "  RETURNING q.message_id)," \
     " held AS (" \
     "  INSERT INTO herinnerd.escalations (message_id, policy, config_sha256, next_at, state," \
@@ -56,8 +58,8 @@
 #define SQL_MARK_READ \
     "WITH ev AS (" \
     "  DELETE FROM herinnerd.read_messages q" \
-    "   WHERE q.id IN (SELECT id FROM herinnerd.read_messages ORDER BY id" \
-    "                   LIMIT " STR(READ_BATCH) " FOR UPDATE SKIP LOCKED)" \
+    "   WHERE q.id = ANY (ARRAY(SELECT id FROM herinnerd.read_messages ORDER BY id" \
+    "                          LIMIT " STR(READ_BATCH) " FOR UPDATE SKIP LOCKED))" \
     "  RETURNING q.message_id)," \
     " o AS (" \
     "  SELECT e.message_id, e.step, e.tries, e.channel, e.config_sha256, m.read_at" \

@@ -226,6 +226,7 @@ def phase_adopt():
         with ph.pg.connect() as conn:
             conn.execute("VACUUM ANALYZE herinnerd.messages")
             conn.execute("VACUUM ANALYZE herinnerd.escalations")
+            conn.execute("VACUUM ANALYZE herinnerd.new_messages")   # the outbox adoption emptied
         time.sleep(5)
         pid = d.pid
         with ph.pg.connect() as conn:
