@@ -227,7 +227,9 @@ def phase_adopt():
             conn.execute("VACUUM ANALYZE herinnerd.messages")
             conn.execute("VACUUM ANALYZE herinnerd.escalations")
             conn.execute("VACUUM ANALYZE herinnerd.new_messages")   # the outbox adoption emptied
-        time.sleep(5)
+        # an idle backend reports the transactions it ran before up to 10 s later
+        # (PGSTAT_IDLE_INTERVAL): wait for that, or adoption's last rounds count as idle
+        time.sleep(11)
         pid = d.pid
         with ph.pg.connect() as conn:
             conn.execute("SET stats_fetch_consistency = none")
