@@ -1,10 +1,12 @@
 /* Non-blocking libpq on the loop, over two connections ("lanes"). Each lane runs one query at a
  * time from its own FIFO. The main lane LISTENs and takes everything that may be slow (adoption,
  * /metrics gauges, mark-read-all, config storage); the urgent lane takes the short statements
- * that move escalations (claims, lease renewals, next due, ledger writes, one message read). A
- * 3-second scrape or a 30-second adoption round therefore never sits in front of a claim: a
- * priority queue on one connection could only skip the queued queries, not the running one.
- * Both lanes connect and fail together, so "the database" is up or down as before: connection
+ * that move escalations (claims, lease renewals, next due, one message read); the ledger lane
+ * takes the ledger's writes. A 3-second scrape or a 30-second adoption round therefore never
+ * sits in front of a claim: a priority queue on one connection could only skip the queued
+ * queries, not the running one. With the ledger on a connection of its own, the next claim runs
+ * while the last one's outcomes are written: two backends, two cores.
+ * The lanes connect and fail together, so "the database" is up or down as before: connection
  * loss fails or keeps (DB_KEEP) the queued queries and reconnects with exponential backoff; the
  * owner re-runs its start-up sweep on `connected`.
  *
@@ -36,7 +38,7 @@ struct query {
 
 STAILQ_HEAD(query_list, query);
 
-enum { LANE_MAIN, LANE_URGENT, LANE_COUNT };
+enum { LANE_MAIN, LANE_URGENT, LANE_LEDGER, LANE_COUNT };
 
 struct lane {
     struct db *db;
@@ -200,11 +202,14 @@ static void handle_notifies(struct lane *l)
     }
 }
 
-/* Up once the main lane listens and the urgent lane is connected. */
+/* Up once the main lane listens and the others are connected. */
 static void maybe_up(struct db *db)
 {
-    if (db->state == DB_UP || !db->listening || db->lane[LANE_URGENT].state != LANE_READY)
+    if (db->state == DB_UP || !db->listening)
         return;
+    for (int i = LANE_MAIN + 1; i < LANE_COUNT; i++)
+        if (db->lane[i].state != LANE_READY)
+            return;
     db->state = DB_UP;
     evtimer_del(db->retry_timer);       /* the connect deadline */
     db->backoff = 0.5;
@@ -327,7 +332,7 @@ static void connect_poll(struct lane *l)
         PQsetnonblocking(l->conn, 1);
         l->state = LANE_READY;
         watch(l, EV_READ);
-        if (l->id == LANE_URGENT) {
+        if (l->id != LANE_MAIN) {
             lane_pump(l);
             if (l->conn)
                 maybe_up(db);
@@ -701,10 +706,18 @@ int db_query(struct db *db, int flags, const char *sql, int nparams, const char 
             fn(NULL, arg);
         return -1;
     }
-    /* the copy goes first: its lane may run it at once, and the caller hears only of Q */
-    if (copy)
+    /* the copies go first: their lanes may run them at once, and the caller hears only of Q */
+    if (copy) {
         enqueue(db, &db->lane[LANE_URGENT], copy);
-    return enqueue(db, &db->lane[(flags & DB_URGENT) && !copy ? LANE_URGENT : LANE_MAIN], q);
+        copy = query_new(flags, sql, nparams, params, NULL, NULL);
+        if (copy)
+            enqueue(db, &db->lane[LANE_LEDGER], copy);
+        else
+            log_err("database: out of memory queueing a session setting for the ledger lane");
+        return enqueue(db, &db->lane[LANE_MAIN], q);
+    }
+    return enqueue(db, &db->lane[(flags & DB_LEDGER) ? LANE_LEDGER
+                                 : (flags & DB_URGENT) ? LANE_URGENT : LANE_MAIN], q);
 }
 
 int db_queued(const struct db *db)

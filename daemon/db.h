@@ -1,5 +1,5 @@
-/* The daemon's database: two non-blocking libpq connections driven by the event loop (one for
- * LISTEN and slow work, one for the statements that move escalations), each with a FIFO of
+/* The daemon's database: three non-blocking libpq connections driven by the event loop (one for
+ * LISTEN and slow work, one for the statements that move escalations, one for the ledger), each with a FIFO of
  * queries, and reconnection with backoff when the server goes away. */
 #ifndef HERINNERD_DB_H
 #define HERINNERD_DB_H
@@ -27,8 +27,12 @@ struct db_events {
  * config storage) never waits in front of them. Urgent queries keep their order among
  * themselves, not with the others. */
 #define DB_URGENT 2
-/* Session settings (set_config): run on both connections; the callback hears the main one. */
+/* Session settings (set_config): run on every connection; the callback hears the main one. */
 #define DB_EVERY 4
+/* The ledger's writes: a connection of their own, in their order (they touch only rows their
+ * claims hold, so they need no order with the claims); the claim that follows a batch of
+ * outcomes runs next to their write, not after it. */
+#define DB_LEDGER 8
 
 struct db *db_new(struct event_base *base, const char *conninfo, const char *listen_channel,
                   const struct db_events *events);

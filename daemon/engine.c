@@ -55,6 +55,8 @@ struct engine {
     int draining, stopping;
     double clock_skew;             /* database now() minus our clock */
     int idle_claims;               /* consecutive claims that found nothing */
+    double due_at;                 /* when due_timer fires (CLOCK_MONOTONIC), while pending */
+    double empty_claim_sent;       /* when the last claim that found nothing went out (db clock) */
     unsigned long claims_made;
     struct job_list in_flight, recording;
     int n_in_flight, n_recording;
@@ -335,6 +337,22 @@ static void due_timer_cb(evutil_socket_t fd, short what, void *arg)
     claim(arg);
 }
 
+/* Claim in DELAY seconds, unless the timer is set to fire sooner already: re-arming on every
+ * adoption batch or outcome must not push a wake-up further out (with a steady stream of them
+ * it would never fire). Firing early costs one claim. */
+static void arm_due(struct engine *e, double delay)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double at = ts.tv_sec + ts.tv_nsec / 1e9 + delay;
+    if (evtimer_pending(e->due_timer, NULL) && e->due_at <= at)
+        return;
+    struct timeval tv = { (time_t)delay, (suseconds_t)((delay - floor(delay)) * 1e6) };
+    e->due_at = at;
+    evtimer_add(e->due_timer, &tv);
+}
+
 static void next_due_known(PGresult *res, void *arg)
 {
     struct engine *e = arg;
@@ -351,18 +369,22 @@ static void next_due_known(PGresult *res, void *arg)
         return;
     }
     learn_clock(e, PQgetvalue(res, 0, 1));
-    evtimer_del(e->due_timer);
-    if (PQgetisnull(res, 0, 0) || e->throttled)
+    if (PQgetisnull(res, 0, 0) || e->throttled) {
+        evtimer_del(e->due_timer);
         return;                 /* nothing active (a notification wakes us), or no room */
+    }
     double delay = strtod(PQgetvalue(res, 0, 0), NULL);
-    /* another instance may hold the due rows for a moment: don't spin on them */
-    double floor_s = e->idle_claims > 0 ? 0.01 * (1 << (e->idle_claims > 8 ? 8 : e->idle_claims)) : 0;
-    if (delay < floor_s)
-        delay = floor_s;
+    double next_at = strtod(PQgetvalue(res, 0, 1), NULL) + delay;
+    /* due before our last claim went out, yet that claim found nothing: another instance's
+     * claim holds those rows for a moment. Back off from them only; a row that was not due yet
+     * (the claim ran a moment early) gets its own time */
+    if (e->idle_claims > 0 && next_at <= e->empty_claim_sent)
+        delay = fmax(delay, 0.01 * (1 << (e->idle_claims > 8 ? 8 : e->idle_claims)));
+    if (delay < 0)
+        delay = 0;
     if (delay > 86400)
         delay = 86400;
-    struct timeval tv = { (time_t)delay, (suseconds_t)((delay - floor(delay)) * 1e6) };
-    evtimer_add(e->due_timer, &tv);
+    arm_due(e, delay);
 }
 
 static void rearm_cb(evutil_socket_t fd, short what, void *arg)
@@ -733,10 +755,20 @@ static enum takeover taken_over(const PGresult *res, int i)
                    strlen(ADOPT_CLAIM_PREFIX)) == 0 ? FROM_ADOPTION : FROM_SEND;
 }
 
+/* The lane (index into claim_round.room) a claimed row came from. */
+static int lane_of(const char *channel)
+{
+    for (int ch = 0; ch < CHANNEL_COUNT; ch++)
+        if (strcmp(channel, channel_name(ch)) == 0)
+            return ch;
+    return CHANNEL_COUNT;
+}
+
 struct claim_round {
     struct engine *e;
     struct claim *c;
-    int asked;                  /* rows asked for over all channels */
+    int room[CHANNEL_COUNT + 1];   /* rows asked for per lane (the last: channel '') */
+    double sent;                /* engine_now() when it went out */
 };
 
 static void claimed(PGresult *res, void *arg)
@@ -744,8 +776,11 @@ static void claimed(PGresult *res, void *arg)
     struct claim_round *round = arg;
     struct engine *e = round->e;
     struct claim *c = round->c;
-    int rows, asked = round->asked;
+    int rows, took[CHANNEL_COUNT + 1] = { 0 }, lane_full = 0;
+    double sent = round->sent;
+    int room[CHANNEL_COUNT + 1];
 
+    memcpy(room, round->room, sizeof(room));
     e->claiming = 0;
     free(round);
     if (!db_result_ok(res)) {
@@ -758,14 +793,18 @@ static void claimed(PGresult *res, void *arg)
     }
     rows = PQntuples(res);
     e->idle_claims = rows == 0 ? e->idle_claims + 1 : 0;
+    if (rows == 0)
+        e->empty_claim_sent = sent;
     c->outstanding += rows;
-    if (rows > 0 && strcmp(PQgetvalue(res, 0, CLAIM_OLD_CLAIM + 1), "0") != 0)
+    if (rows > 0 && strcmp(PQgetvalue(res, 0, CLAIM_DOUBTS), "0") != 0)
         log_warn("took over %s escalations whose claim ran out before an outcome was recorded: "
-                 "recorded as in-doubt, tried again now", PQgetvalue(res, 0, CLAIM_OLD_CLAIM + 1));
+                 "recorded as in-doubt, tried again now", PQgetvalue(res, 0, CLAIM_DOUBTS));
     struct plan_batch *unplanned = NULL;
     for (int i = 0; i < rows; i++) {
         int64_t id = strtoll(PQgetvalue(res, i, CLAIM_ID), NULL, 10);
         learn_clock(e, PQgetvalue(res, i, CLAIM_NOW));
+        int lane = lane_of(PQgetvalue(res, i, CLAIM_LANE));
+        lane_full |= ++took[lane] >= room[lane];
         enum takeover from = taken_over(res, i);
         if (from == FROM_SEND)  /* the claim statement recorded it as in-doubt */
             metrics_attempt(e->d->metrics, CHANNEL_NULL, OUTCOME_IN_DOUBT);
@@ -796,8 +835,9 @@ static void claimed(PGresult *res, void *arg)
         daemon_check_drained(e->d);
         return;
     }
-    /* a full claim: there is more due right now */
-    if (rows > 0 && rows >= asked)
+    /* a lane got all it asked for: there may be more due right now (its outcomes queue for
+     * the ledger behind this claim, so the database never waits for a timer in between) */
+    if (lane_full)
         claim(e);
     else
         schedule_rearm(e);
@@ -827,7 +867,7 @@ static void claim(struct engine *e)
 {
     struct pg_array lanes, rooms;
     char num[16], lease[32];
-    int asked = 0, full = 0;
+    int room[CHANNEL_COUNT + 1], full = 0;
 
     if (e->claiming || e->draining || !db_connected(e->d->db))
         return;
@@ -838,18 +878,17 @@ static void claim(struct engine *e)
     pg_array_open(&lanes);
     pg_array_open(&rooms);
     for (int ch = 0; ch < CHANNEL_COUNT; ch++) {
-        int room = channel_room(e, ch);
-        full += room == 0;
-        asked += room;
-        snprintf(num, sizeof(num), "%d", room);
+        room[ch] = channel_room(e, ch);
+        full += room[ch] == 0;
+        snprintf(num, sizeof(num), "%d", room[ch]);
         pg_array_add(&lanes, channel_name(ch));
         pg_array_add(&rooms, num);
     }
     /* escalations from before channels were known per row (an upgraded database) */
+    room[CHANNEL_COUNT] = DEFAULT_ROOM;
     snprintf(num, sizeof(num), "%d", DEFAULT_ROOM);
     pg_array_add(&lanes, "");
     pg_array_add(&rooms, num);
-    asked += DEFAULT_ROOM;
     char *lane_list = pg_array_close(&lanes), *room_list = pg_array_close(&rooms);
     struct claim_round *round = calloc(1, sizeof(*round));
     struct claim *c = round ? claim_new(e) : NULL;
@@ -865,7 +904,8 @@ static void claim(struct engine *e)
     c->outstanding = 1;         /* the round's own reference until it is back */
     round->e = e;
     round->c = c;
-    round->asked = asked;
+    memcpy(round->room, room, sizeof(room));
+    round->sent = engine_now(e);
     snprintf(lease, sizeof(lease), "%ld", e->d->cfg->lease);
     const char *params[] = { c->token, e->d->cfg->instance, lane_list, room_list,
                              ledger_chain(e->d->ledger), lease };

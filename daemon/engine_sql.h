@@ -9,18 +9,20 @@
 
 #define ADOPT_BATCH 2000           /* new messages taken per statement */
 #define READ_BATCH 1000            /* read events taken per statement */
-#define CLAIM_BATCH 200             /* most rows one claim takes per channel */
+#define CLAIM_BATCH 500             /* most rows one claim takes per channel */
 
 /* Take a batch of new messages from the queue the inbox's inserts fill (sql/009_outbox.sql) and
  * hold each as an escalation not yet planned (policy ''), under our adoption claim $1 (label $2,
  * lease $3 seconds), in one statement: a crash before the plan leaves the claim to run out, and
  * the next claim plans it. Messages read in the meantime are left out. Several instances share
- * the queue (SKIP LOCKED). Returns what the planner needs, and how many rows were taken. */
+ * the queue (SKIP LOCKED). Returns what the planner needs, and how many rows were taken.
+ * = ANY (ARRAY(...)) deletes by key: as "IN (subquery)" the planner hashed the batch and read
+ * the whole queue to find it, so adopting a million took O(n^2). */
 #define SQL_ADOPT_TAKE \
     "WITH taken AS (" \
     "  DELETE FROM herinnerd.new_messages q" \
-    "   WHERE q.id IN (SELECT id FROM herinnerd.new_messages ORDER BY id" \
-    "                   LIMIT " STR(ADOPT_BATCH) " FOR UPDATE SKIP LOCKED)" \
+    "   WHERE q.id = ANY (ARRAY(SELECT id FROM herinnerd.new_messages ORDER BY id" \
+    "                          LIMIT " STR(ADOPT_BATCH) " FOR UPDATE SKIP LOCKED))" \
     "  RETURNING q.message_id)," \
     " held AS (" \
     "  INSERT INTO herinnerd.escalations (message_id, policy, config_sha256, next_at, state," \
@@ -56,8 +58,8 @@
 #define SQL_MARK_READ \
     "WITH ev AS (" \
     "  DELETE FROM herinnerd.read_messages q" \
-    "   WHERE q.id IN (SELECT id FROM herinnerd.read_messages ORDER BY id" \
-    "                   LIMIT " STR(READ_BATCH) " FOR UPDATE SKIP LOCKED)" \
+    "   WHERE q.id = ANY (ARRAY(SELECT id FROM herinnerd.read_messages ORDER BY id" \
+    "                          LIMIT " STR(READ_BATCH) " FOR UPDATE SKIP LOCKED))" \
     "  RETURNING q.message_id)," \
     " o AS (" \
     "  SELECT e.message_id, e.step, e.tries, e.channel, e.config_sha256, m.read_at" \
@@ -86,7 +88,8 @@
  * claim is one whose holder never recorded an outcome before its lease ran out (it died, or
  * lost the database): that becomes an `in-doubt` attempt in the same statement, before the step
  * is tried again. A claimed row keeps next_at at its lease's end. read_at is returned so that a
- * message read before its step is due is never sent. */
+ * message read before its step is due is never sent; the lane a row came from tells whether
+ * that lane was filled (more may be due). */
 #define SQL_CLAIM \
     "WITH lanes AS (SELECT * FROM unnest($3::text[], $4::int[]) AS l(channel, room))," \
     " due AS (" \
@@ -95,8 +98,12 @@
     "           x.step AS old_step, x.tries AS old_tries, x.config_sha256 AS old_sha," \
     "           x.channel AS old_channel" \
     "      FROM herinnerd.escalations x" \
-    "     WHERE x.state = 'active' AND x.channel = lanes.channel AND x.next_at <= now()" \
-    "     ORDER BY x.next_at LIMIT lanes.room FOR UPDATE SKIP LOCKED) d)," \
+    /* escalations_due (channel, next_at) only: escalations_next's predicate (next_at IS NOT \
+     * NULL, sql/011_scale.sql) does not follow from a row comparison, so the planner cannot \
+     * walk it through every lane's due rows to find a lane's few (or none) */ \
+    "     WHERE x.state = 'active' AND x.channel = lanes.channel" \
+    "       AND (x.channel, x.next_at) <= (lanes.channel, now())" \
+    "     ORDER BY x.channel, x.next_at LIMIT lanes.room FOR UPDATE SKIP LOCKED) d)," \
     " doubt AS (" \
     LEDGER_INSERT \
     "  SELECT message_id, old_step, old_tries + 1, coalesce(nullif(old_channel, ''), 'unknown')," \
@@ -105,23 +112,33 @@
     "         $2, old_sha, $5, old_claim, 'in-doubt:' || old_claim || ':' || message_id" \
     "    FROM due WHERE old_claim IS NOT NULL AND old_claim NOT LIKE '" ADOPT_CLAIM_PREFIX "%'" \
     "   ORDER BY message_id" \
-    "  RETURNING 1)" \
-    " UPDATE herinnerd.escalations e" \
-    "    SET claim = $1, lease_owner = $2," \
-    "        lease_until = now() + make_interval(secs => $6::float8)," \
-    "        next_at = now() + make_interval(secs => $6::float8), updated_at = now()" \
-    "   FROM due, herinnerd.messages m, herinnerd.recipients r" \
-    "  WHERE e.message_id = due.message_id AND m.id = e.message_id AND r.id = m.recipient_id" \
-    " RETURNING e.message_id, e.policy, e.config_sha256, e.step, e.tries," \
-    "           to_char(m.read_at, 'YYYY-MM-DD HH24:MI:SSOF'), r.name, r.email, r.mobile," \
-    "           r.postal_address, r.language, m.sender, m.kind, m.subject, m.link," \
-    "           extract(epoch FROM m.created_at), extract(epoch FROM m.due_at)," \
-    "           extract(epoch FROM now()), due.old_claim, (SELECT count(*) FROM doubt)"
+    "  RETURNING 1)," \
+    " upd AS (" \
+    "  UPDATE herinnerd.escalations e" \
+    "     SET claim = $1, lease_owner = $2," \
+    "         lease_until = now() + make_interval(secs => $6::float8)," \
+    "         next_at = now() + make_interval(secs => $6::float8), updated_at = now()" \
+    /* key lookups: joined with the CTE, the planner may walk the whole primary key in a \
+     * merge join (O(escalations) per claim) */ \
+    "   WHERE e.message_id = ANY (ARRAY(SELECT message_id FROM due))" \
+    "  RETURNING e.message_id, e.policy, e.config_sha256, e.step, e.tries)" \
+    /* one key lookup per claimed row: LIMIT 1 keeps the planner from a merge join over \
+     * messages_pkey (O(messages) per claim) */ \
+    " SELECT upd.message_id, upd.policy, upd.config_sha256, upd.step, upd.tries, mr.*," \
+    "        extract(epoch FROM now()), due.old_claim, (SELECT count(*) FROM doubt)," \
+    "        due.old_channel" \
+    "   FROM upd JOIN due ON due.message_id = upd.message_id, LATERAL (" \
+    "     SELECT to_char(m.read_at, 'YYYY-MM-DD HH24:MI:SSOF'), r.name, r.email, r.mobile," \
+    "            r.postal_address, r.language, m.sender, m.kind, m.subject, m.link," \
+    "            extract(epoch FROM m.created_at), extract(epoch FROM m.due_at)" \
+    "       FROM herinnerd.messages m JOIN herinnerd.recipients r ON r.id = m.recipient_id" \
+    "      WHERE m.id = upd.message_id LIMIT 1) mr"
 
 enum claim_column {
     CLAIM_ID, CLAIM_POLICY, CLAIM_SHA, CLAIM_STEP, CLAIM_TRIES, CLAIM_READ_AT, CLAIM_NAME,
     CLAIM_EMAIL, CLAIM_MOBILE, CLAIM_POSTAL, CLAIM_LANGUAGE, CLAIM_SENDER, CLAIM_KIND,
-    CLAIM_SUBJECT, CLAIM_LINK, CLAIM_CREATED, CLAIM_DUE, CLAIM_NOW, CLAIM_OLD_CLAIM
+    CLAIM_SUBJECT, CLAIM_LINK, CLAIM_CREATED, CLAIM_DUE, CLAIM_NOW, CLAIM_OLD_CLAIM,
+    CLAIM_DOUBTS, CLAIM_LANE
 };
 
 /* Keep our claims on work still queued or in flight: $1 claim tokens, $2 lease seconds. */
@@ -134,7 +151,8 @@ enum claim_column {
 /* Seconds until the earliest due step: one index lookup (a claimed row is due at its lease's end). */
 #define SQL_NEXT_DUE \
     "SELECT extract(epoch FROM (SELECT next_at FROM herinnerd.escalations" \
-    "                            WHERE state = 'active' ORDER BY next_at LIMIT 1) - now())," \
+    "                            WHERE state = 'active' AND next_at IS NOT NULL" \
+    "                            ORDER BY next_at LIMIT 1) - now())," \
     "       extract(epoch FROM now())"
 
 #endif

@@ -13,7 +13,7 @@
 #include "log.h"
 #include "pgarray.h"
 
-#define LEDGER_BATCH 200        /* entries per statement */
+#define LEDGER_BATCH 500        /* entries per statement */
 #define LEDGER_RETRIES 3        /* a race on one fact (23505) is written again, this often */
 #define LEDGER_IN_FLIGHT 2      /* statements on their way; the rest wait here, in order, and
                                  * go in full batches (a database that is away costs memory per
@@ -244,7 +244,7 @@ static int send_batch(struct ledger *l, struct batch *b)
     for (int c = 0; c < C_COUNT; c++)
         complete &= (params[2 + c] = text[c] = pg_array_close(&col[c])) != NULL;
     if (complete)
-        db_query(l->db, DB_KEEP | DB_URGENT, SQL_LEDGER_WRITE, 2 + C_COUNT, params, batch_written, b);
+        db_query(l->db, DB_KEEP | DB_LEDGER, SQL_LEDGER_WRITE, 2 + C_COUNT, params, batch_written, b);
     for (int c = 0; c < C_COUNT; c++)
         free(text[c]);
     return complete ? 0 : -1;

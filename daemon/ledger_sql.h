@@ -34,10 +34,14 @@
     "         state = r.nstate, channel = coalesce(r.nchannel, '')," \
     "         claim = NULL, lease_owner = NULL, lease_until = NULL, updated_at = now()" \
     "    FROM r" \
-    "   WHERE r.nstate IS NOT NULL AND e.message_id = r.message_id AND e.claim = r.claim" \
+    /* the ids as an array too: the rows are found by key, not by a merge join on the claim \
+     * that compares every entry with every claimed row */ \
+    "   WHERE e.message_id = ANY ($3::bigint[])" \
+    "     AND r.nstate IS NOT NULL AND e.message_id = r.message_id AND e.claim = r.claim" \
     "  RETURNING e.message_id)," \
     " src AS (" \
-    "  SELECT r.*, e.tries AS etries, e.config_sha256 AS esha, s.found, s.stry, s.ssha, s.saddress" \
+    "  SELECT r.*, e.tries AS etries, e.config_sha256 AS esha, s.found, s.stry, s.ssha, s.saddress," \
+    "         p.once" \
     "    FROM r LEFT JOIN herinnerd.escalations e ON e.message_id = r.message_id" \
     "    LEFT JOIN LATERAL (" \
     "      SELECT true AS found, a.try AS stry, a.config_sha256 AS ssha, a.address AS saddress" \
@@ -51,19 +55,22 @@
     "                                   WHERE f.message_id = a.message_id AND f.step = a.step" \
     "                                     AND f.external_id = r.refers" \
     "                                     AND f.outcome IN ('delivered', 'permanent-failure'))))" \
-    "       ORDER BY a.id DESC LIMIT 1) s ON true)," \
+    "       ORDER BY a.id DESC LIMIT 1) s ON true" \
+    /* a letter's queued/handed-over/withdrawn is recorded once (attempts_paper_once), also when \
+     * a writer whose claim ran out recorded it before the takeover: the move still happens. \
+     * LIMIT 1 keeps it a key lookup (not a hash of every paper attempt) */ \
+    "    LEFT JOIN LATERAL (" \
+    "      SELECT true AS once FROM herinnerd.attempts x" \
+    "       WHERE r.channel = 'paper' AND r.outcome IN ('queued', 'handed-over', 'withdrawn')" \
+    "         AND x.message_id = r.message_id AND x.step = r.step AND x.channel = 'paper'" \
+    "         AND x.outcome = r.outcome LIMIT 1) p ON true)," \
     " ins AS (" \
     LEDGER_INSERT \
     "  SELECT message_id, step, coalesce(try, stry, etries + 1, 1), channel, outcome, detail," \
     "         coalesce(address, saddress), external_id, $1, coalesce(sha, ssha, esha, '')," \
     "         $2, claim, fact" \
     "    FROM src WHERE (refers IS NULL OR found)" \
-    /* a letter's queued/handed-over/withdrawn is recorded once (attempts_paper_once), also when \
-     * a writer whose claim ran out recorded it before the takeover: the move still happens */ \
-    "     AND NOT (channel = 'paper' AND outcome IN ('queued', 'handed-over', 'withdrawn')" \
-    "              AND EXISTS (SELECT 1 FROM herinnerd.attempts x" \
-    "                           WHERE x.message_id = src.message_id AND x.step = src.step" \
-    "                             AND x.channel = 'paper' AND x.outcome = src.outcome))" \
+    "     AND once IS NULL" \
     "   ORDER BY n" \
     "  RETURNING 1)" \
     " SELECT EXISTS (SELECT 1 FROM upd WHERE upd.message_id = src.message_id)" \

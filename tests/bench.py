@@ -226,7 +226,10 @@ def phase_adopt():
         with ph.pg.connect() as conn:
             conn.execute("VACUUM ANALYZE herinnerd.messages")
             conn.execute("VACUUM ANALYZE herinnerd.escalations")
-        time.sleep(5)
+            conn.execute("VACUUM ANALYZE herinnerd.new_messages")   # the outbox adoption emptied
+        # an idle backend reports the transactions it ran before up to 10 s later
+        # (PGSTAT_IDLE_INTERVAL): wait for that, or adoption's last rounds count as idle
+        time.sleep(11)
         pid = d.pid
         with ph.pg.connect() as conn:
             conn.execute("SET stats_fetch_consistency = none")

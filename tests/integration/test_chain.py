@@ -171,6 +171,43 @@ def test_on_conflict_leaves_no_gap(pg, message):
     assert verify(pg).returncode == 0
 
 
+def test_a_forged_head_fails_the_statement(pg, message):
+    """The rows after a statement's first take the chain's head from a setting (sql/011_scale.sql)
+    that anyone may set. Before the rows count, the statement's trigger checks them against the
+    stored head: a forged head fails the statement and leaves the chain as it was."""
+    with pg.connect("herinnerd") as conn:
+        add_attempt(conn, message, 0, chain="f")
+        with pytest.raises(psycopg.errors.IntegrityConstraintViolation):
+            # set before the first row's trigger runs; the rows after it go on from that row
+            conn.execute(
+                "INSERT INTO herinnerd.attempts (chain, message_id, step, channel, outcome,"
+                " instance, config_sha256) SELECT 'f', %s, g, 'null', 'sent', 'x', 'y'"
+                "   FROM generate_series(1, 3) g"
+                "  WHERE g > 1 OR set_config('herinnerd.chain_head',"
+                "                            '5:' || repeat('00', 32) || ':f', true) <> ''",
+                (message,))
+        add_attempt(conn, message, 9, chain="f")
+    assert [r["seq"] for r in chain_rows(pg, "f")] == [1, 2]
+    assert verify(pg).returncode == 0
+
+
+def test_on_conflict_in_the_middle_of_a_statement_fails_it(pg, message):
+    """A row ON CONFLICT discards after its trigger ran would leave the rows after it linked to
+    nothing: the statement fails instead, and nothing of it is written."""
+    with pg.connect("herinnerd") as conn:
+        insert = ("INSERT INTO herinnerd.attempts (chain, message_id, step, channel, outcome,"
+                  " instance, config_sha256) VALUES ('q', %(m)s, 1, 'paper', 'sent', 'x', 'y'),"
+                  " ('q', %(m)s, 3, 'paper', 'queued', 'x', 'y'),"
+                  " ('q', %(m)s, 4, 'paper', 'sent', 'x', 'y') ON CONFLICT DO NOTHING")
+        conn.execute("INSERT INTO herinnerd.attempts (chain, message_id, step, channel, outcome,"
+                     " instance, config_sha256) VALUES ('q', %s, 3, 'paper', 'queued', 'x', 'y')",
+                     (message,))
+        with pytest.raises(psycopg.errors.IntegrityConstraintViolation):
+            conn.execute(insert, {"m": message})
+    assert [r["seq"] for r in chain_rows(pg, "q")] == [1]
+    assert verify(pg).returncode == 0
+
+
 def test_the_daemon_role_cannot_choose_ids_or_fields_of_the_chain(pg, message):
     with pg.connect("herinnerd") as conn:
         honest = add_attempt(conn, message, 0, chain="d")
