@@ -31,6 +31,13 @@ struct send_job {
     double created_at, due_at;
     char config_sha256[65];
     char claim[96];            /* the claim token: every write about this job carries it */
+    /* one notice about several messages (a policy's bundle): the other messages it names, each
+     * recorded with this send's outcome and external id; COUNT and LIST fill {count} and
+     * {messages} (COUNT 0: this message alone) */
+    struct send_job **members;
+    size_t nmembers;
+    int bundle_count;
+    char *bundle_list;
 
     /* what happened: filled by the channel */
     enum outcome outcome;

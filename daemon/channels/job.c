@@ -35,5 +35,7 @@ void job_free(struct send_job *job)
     free(job->kind);
     free(job->subject);
     free(job->link);
+    free(job->members);        /* the array: each member is a job of its own */
+    free(job->bundle_list);
     free(job);
 }

@@ -353,17 +353,19 @@ static char *request_uri(const struct sms_settings *set, const struct send_job *
 static int render_text(const struct sms_settings *set, struct send_job *job, char **text,
                        char *err, size_t errlen)
 {
-    char created[32], due[32], link_note[96], fit_note[128];
+    char created[32], due[32], link_note[96], fit_note[128], count[16];
     int show_link = job->step_link ? job->step_link > 0 : set->link;
 
     template_date(job->created_at, created, sizeof(created));     /* "" if not a sane date */
     template_date(job->due_at, due, sizeof(due));
+    snprintf(count, sizeof(count), "%d", job->bundle_count > 1 ? job->bundle_count : 1);
     /* no subject: an SMS is read on lock screens */
     struct sms_compose c = {
         .templates = set->templates,
         .due_date = due,
         .template = job->template ? job->template : "notice",
         .language = job->language,
+        .count = count,
         .name = job->recipient_name,
         .sender = job->sender,
         .created = created,
