@@ -1,0 +1,145 @@
+"""One reminder per person (a policy's `bundle`): a citizen with several unread messages whose
+steps on one channel fall due within the window gets one e-mail / SMS naming them all; every
+message keeps its own attempt row (sharing the notice's external id) and its own ladder. Read
+messages drop out; without `bundle` nothing changes. Policies use seconds and minutes."""
+
+import datetime
+import time
+
+from harness import free_port, wait_for
+
+SUBJECTS = ["Aanslag inkomstenbelasting 2025", "Parkeervergunning", "Waterschapsbelasting"]
+SENDERS = ["Belastingdienst", "Gemeente Súdwest-Fryslân", "Waterschap Aa en Maas"]
+
+
+def config(pg, smtp=None, kannel=None, http_port=None, steps=None, bundle='"1h"'):
+    steps = steps or ['{ channel = "email"; after = "0s"; }', '{ channel = "null"; after = "0s"; }']
+    email = (f'email: {{ server = "{smtp.address}"; from = "MijnOverheid <noreply@example.nl>";'
+             ' starttls = "no"; workers = 2; timeout = "10s"; };') if smtp else ""
+    sms = (f'http: {{ listen = "127.0.0.1:{http_port}"; }};\n'
+           f'sms: {{ url = "{kannel.sendsms_url}"; username = "{kannel.username}";'
+           f' password = "{kannel.password}"; sender = "Overheid"; timeout = "5s"; }};'
+           ) if kannel else ""
+    return f"""
+instance = "bundle-test";
+timezone = "Europe/Amsterdam";
+inbox_url = "https://mijn.overheid.nl";
+database: {{ conninfo = "{pg.conninfo()}"; }};
+{email}
+{sms}
+policies = (
+  {{ name = "default"; kinds = [ "*" ]; {f"bundle = {bundle};" if bundle else ""}
+     steps = ( {", ".join(steps)} ); }}
+);
+"""
+
+
+def three_messages(pg, recipient, created=(None, None, None)):
+    return [pg.add_message(recipient, subject=s, sender=f, created_at=c)
+            for s, f, c in zip(SUBJECTS, SENDERS, created)]
+
+
+def first_attempts(pg, ids, channel):
+    def found():
+        rows = [next((a for a in pg.attempts(m) if a["channel"] == channel), None) for m in ids]
+        return all(rows) and rows
+    return wait_for(found, 15, what=f"a {channel} attempt for each of {ids}")
+
+
+def test_three_unread_messages_one_email(pg, smtp, daemon):
+    r = pg.add_recipient("Jan de Vries", email="jan@example.nl")
+    other = pg.add_recipient("Piet", email="piet@example.nl")
+    ids = three_messages(pg, r)
+    alone = pg.add_message(other, subject="Huurtoeslag", sender="Toeslagen")
+    d = daemon(config(pg, smtp))
+    d.wait_ready()
+
+    rows = first_attempts(pg, ids + [alone], "email")
+    time.sleep(1)               # nothing else follows
+    mails = smtp.messages()
+    assert len(mails) == 2, [m["Subject"] for m in mails]
+    mail = next(m for m in mails if m.envelope_to == ["jan@example.nl"])
+    assert mail["Subject"] == "3 nieuwe berichten in uw Berichtenbox"
+    body = mail.get_content()
+    for sender, subject in zip(SENDERS, SUBJECTS):
+        assert f"- {sender}: {subject}" in body
+    assert "https://mijn.overheid.nl\n" in body     # the inbox, not one message's link
+    # one attempt row each, all sharing the notice's Message-ID, each ladder on its own
+    for row in rows[:3]:
+        assert (row["step"], row["try"], row["outcome"]) == (0, 1, "sent")
+        assert row["external_id"] == mail["Message-ID"]
+        assert row["address"] == "jan@example.nl"
+        assert "one notice about 3 messages" in row["detail"]
+    for m in ids:
+        wait_for(lambda: pg.escalation(m)["state"] == "done", what=f"ladder of {m} done")
+    # the other citizen's single message: the wording of one
+    single = next(m for m in mails if m.envelope_to == ["piet@example.nl"])
+    assert single["Subject"] == "Nieuw bericht van Toeslagen: Huurtoeslag"
+    assert rows[3]["external_id"] == single["Message-ID"]
+    assert "one notice" not in rows[3]["detail"]
+
+
+def test_steps_due_within_the_window_join_and_a_read_message_drops_out(pg, smtp, daemon):
+    """The first step is due in a few seconds; the others within the 45-minute window join it,
+    one due later stays for its own time, and one read meanwhile is not named."""
+    r = pg.add_recipient("Jan de Vries", email="jan@example.nl")
+    minutes = lambda n: datetime.timedelta(minutes=n)
+    d = daemon(config(pg, smtp, steps=['{ channel = "email"; after = "1h"; }'], bundle='"45m"'))
+    d.wait_ready()
+    lead = pg.add_message(r, subject=SUBJECTS[0], sender=SENDERS[0],
+                          created_at=-(minutes(60) - datetime.timedelta(seconds=4)))
+    soon = pg.add_message(r, subject=SUBJECTS[1], sender=SENDERS[1], created_at=-minutes(50))
+    later = pg.add_message(r, subject=SUBJECTS[2], sender=SENDERS[2], created_at=-minutes(20))
+    read = pg.add_message(r, subject="Gelezen bericht", sender="DUO", created_at=-minutes(40))
+    far = pg.add_message(r, subject="Te laat", sender="CJIB", created_at=minutes(0))
+    for m in (lead, soon, later, read, far):
+        wait_for(lambda: (pg.escalation(m) or {}).get("policy") == "default",
+                 what=f"message {m} planned")
+    pg.mark_read(read)
+    wait_for(lambda: pg.escalation(read)["state"] == "read", what="read message stopped")
+
+    mail = smtp.wait_messages(1, timeout=20)[0]
+    body = mail.get_content()
+    assert mail["Subject"] == "3 nieuwe berichten in uw Berichtenbox"
+    for sender, subject in zip(SENDERS, SUBJECTS):
+        assert f"- {sender}: {subject}" in body
+    assert "Gelezen bericht" not in body and "CJIB" not in body
+    rows = first_attempts(pg, [lead, soon, later], "email")
+    assert {row["external_id"] for row in rows} == {mail["Message-ID"]}
+    # each ladder moves on by itself: the policy has one step, so each is done
+    for m in (lead, soon, later):
+        wait_for(lambda: pg.escalation(m)["state"] == "done", what=f"ladder of {m} done")
+    # the one outside the window waits for its own time, with no attempt yet
+    assert pg.escalation(far)["state"] == "active" and pg.attempts(far) == []
+    assert [a["outcome"] for a in pg.attempts(read)] == ["skipped"]
+    time.sleep(1)
+    assert len(smtp.messages()) == 1
+
+
+def test_without_bundle_each_message_has_its_own_email(pg, smtp, daemon):
+    r = pg.add_recipient("Jan de Vries", email="jan@example.nl")
+    ids = three_messages(pg, r)
+    d = daemon(config(pg, smtp, bundle=None))
+    d.wait_ready()
+    rows = first_attempts(pg, ids, "email")
+    mails = smtp.wait_messages(3)
+    assert sorted(m["Subject"] for m in mails) == sorted(
+        f"Nieuw bericht van {f}: {s}" for f, s in zip(SENDERS, SUBJECTS))
+    assert len({row["external_id"] for row in rows}) == 3
+
+
+def test_three_unread_messages_one_sms(pg, kannel, daemon):
+    port = free_port()
+    r = pg.add_recipient("Jan de Vries", mobile="+31612345678")
+    ids = three_messages(pg, r)
+    d = daemon(config(pg, kannel=kannel, http_port=port,
+                      steps=['{ channel = "sms"; after = "0s"; }']))
+    d.wait_ready()
+    rows = first_attempts(pg, ids, "sms")
+    time.sleep(2)
+    got = kannel.wait_received(1)
+    assert len(got) == 1, got
+    assert got[0]["text"].startswith("MijnOverheid: u heeft 3 nieuwe berichten in uw Berichtenbox.")
+    assert got[0]["parts"] == 1
+    assert len({row["external_id"] for row in rows}) == 1
+    assert all(row["outcome"] == "sent" for row in rows)
