@@ -522,7 +522,7 @@ static void job_done(struct send_job *job, void *arg)
 
     /* one notice about several messages: each has its own attempt row (the same outcome and
      * external id) and its own ladder */
-    if (job->bundle_count > 1) {
+    if (job->bundle_count > 1 && !job->own_outcome) {
         size_t used = strlen(job->detail);
         snprintf(job->detail + used, sizeof(job->detail) - used,
                  "; one notice about %d messages (led by message %" PRId64 ")", job->bundle_count,
@@ -530,6 +530,10 @@ static void job_done(struct send_job *job, void *arg)
     }
     for (size_t i = 0; i < job->nmembers; i++) {
         struct send_job *m = job->members[i];
+        if (m->own_outcome) {   /* dropped out of the notice on the way */
+            job_done(m, e);
+            continue;
+        }
         m->outcome = job->outcome;
         memcpy(m->detail, job->detail, sizeof(m->detail));
         memcpy(m->address, job->address, sizeof(m->address));
@@ -766,7 +770,8 @@ static long bundle_window(struct engine *e, const struct send_job *job)
 
     if (po == NULL || po->bundle <= 0)
         return 0;
-    return job->channel == CHANNEL_EMAIL || job->channel == CHANNEL_SMS ? po->bundle : 0;
+    return job->channel == CHANNEL_EMAIL || job->channel == CHANNEL_SMS ||
+           job->channel == CHANNEL_PAPER ? po->bundle : 0;
 }
 
 /* Jobs of one claim that are ready for their channel and wait for SQL_BUNDLE. */
@@ -789,25 +794,16 @@ static void bundle_round_free(struct bundle_round *b)
  * -1 (out of memory) when each must go on its own. */
 static int bundle_make(struct send_job *leader, struct send_job **members, size_t n)
 {
-    struct template_item *items = calloc(n + 1, sizeof(*items));
-
-    if (items == NULL)
+    if ((leader->members = calloc(n, sizeof(*members))) == NULL)
         return -1;
-    for (size_t i = 0; i <= n; i++) {
-        const struct send_job *j = i == 0 ? leader : members[i - 1];
-        items[i].sender = j->sender;
-        items[i].subject = j->hide_subject ? NULL : j->subject;
-    }
-    leader->bundle_list = template_message_list(items, n + 1, leader->language);
-    free(items);
-    if (leader->bundle_list == NULL || (leader->members = calloc(n, sizeof(*members))) == NULL) {
-        free(leader->bundle_list);
-        leader->bundle_list = NULL;
-        return -1;
-    }
     memcpy(leader->members, members, n * sizeof(*members));
     leader->nmembers = n;
-    leader->bundle_count = (int)n + 1;
+    if (job_bundle_text(leader) == -1) {
+        free(leader->members);
+        leader->members = NULL;
+        leader->nmembers = 0;
+        return -1;
+    }
     free(leader->link);         /* about several messages: the link is the inbox's */
     leader->link = NULL;
     return 0;

@@ -4,9 +4,14 @@ message keeps its own attempt row (sharing the notice's external id) and its own
 messages drop out; without `bundle` nothing changes. Policies use seconds and minutes."""
 
 import datetime
+import re
+import subprocess
 import time
+from zoneinfo import ZoneInfo
 
-from harness import free_port, wait_for
+from harness import free_port, herinnerctl, wait_for
+
+ZONE = ZoneInfo("Europe/Amsterdam")
 
 SUBJECTS = ["Aanslag inkomstenbelasting 2025", "Parkeervergunning", "Waterschapsbelasting"]
 SENDERS = ["Belastingdienst", "Gemeente Súdwest-Fryslân", "Waterschap Aa en Maas"]
@@ -32,6 +37,11 @@ policies = (
      steps = ( {", ".join(steps)} ); }}
 );
 """
+
+
+def pdf_text(path):
+    return subprocess.run(["pdftotext", "-q", "-enc", "UTF-8", str(path), "-"], check=True,
+                          capture_output=True, text=True, timeout=30).stdout
 
 
 def three_messages(pg, recipient, created=(None, None, None)):
@@ -143,3 +153,102 @@ def test_three_unread_messages_one_sms(pg, kannel, daemon):
     assert got[0]["parts"] == 1
     assert len({row["external_id"] for row in rows}) == 1
     assert all(row["outcome"] == "sent" for row in rows)
+
+
+# ---- paper: one letter, and still never a second letter for any (message, step) ----
+
+def paper_config(pg, spool, bundle='"1h"'):
+    cutoff = (datetime.datetime.now(ZONE) + datetime.timedelta(hours=12)).strftime("%H:%M")
+    return f"""
+instance = "bundle-test";
+timezone = "Europe/Amsterdam";
+database: {{ conninfo = "{pg.conninfo()}"; }};
+paper: {{ spool = "{spool}"; cutoff = "{cutoff}"; }};
+policies = (
+  {{ name = "default"; kinds = [ "*" ]; {f"bundle = {bundle};" if bundle else ""}
+     steps = ( {{ channel = "paper"; after = "0s"; retry = {{ max = 5; backoff = "1s"; }}; }} ); }}
+);
+"""
+
+
+def letter_rows(pg, ids):
+    return {r["message_id"]: r for r in pg.query(
+        "SELECT * FROM herinnerd.letters WHERE message_id = ANY(%s)", list(ids))}
+
+
+def test_three_unread_messages_one_letter(pg, daemon, workdir):
+    spool = workdir / "spool"
+    r = pg.add_recipient("Jan de Vries", postal_address="Kerkstraat 1\n1234 AB IJsselstein")
+    ids = three_messages(pg, r)
+    d = daemon(paper_config(pg, spool))
+    d.wait_ready()
+    rows = first_attempts(pg, ids, "paper")
+    lead = min(ids)
+    pdf = spool / "pending" / f"{lead}-0.pdf"
+    assert sorted(str(p.relative_to(spool)) for p in spool.rglob("*.pdf")) == [
+        f"pending/{lead}-0.pdf"]
+    text = " ".join(pdf_text(pdf).split())
+    assert "staan 3 berichten die u nog niet hebt gelezen" in text
+    for sender, subject in zip(SENDERS, SUBJECTS):
+        assert f"- {sender}: {subject}" in text
+    for row in rows:
+        assert (row["outcome"], row["address"]) == ("queued", str(pdf))
+        assert "one notice about 3 messages" in row["detail"]
+    # every message has its letter row: the same file, the others pointing at the leader's
+    letters = letter_rows(pg, ids)
+    assert {(m, l["state"], l["file"], l["leader"]) for m, l in letters.items()} == {
+        (m, "queued", str(pdf), None if m == lead else lead) for m in ids}
+
+    # a step tried again (a replay, a takeover) finds its letter: no second one
+    member = max(ids)
+    pg.query("UPDATE herinnerd.escalations SET state = 'active', step = 0, tries = 0,"
+             " next_at = now(), channel = 'paper' WHERE message_id = %s", member)
+    pg.add_message(pg.add_recipient("Piet", postal_address="Dorpsstraat 2\n1234 AB Ergens"))
+    wait_for(lambda: re.search(rf"message {member} step 0 try 1 paper to {re.escape(str(pdf))}:"
+                               r" queued \(letter already in the spool\)", d.log()),
+             what="the replayed step finds the letter")
+    wait_for(lambda: pg.escalation(member)["state"] == "done", what="ladder done again")
+    # a letter is queued once (attempts_paper_once): no second row, no second file
+    assert [a["outcome"] for a in pg.attempts(member)] == ["queued"]
+    assert list(spool.rglob(f"*{member}-0.pdf")) == []
+
+
+def test_a_letter_naming_several_messages_goes_until_all_are_read(pg, daemon, workdir):
+    spool = workdir / "spool"
+    r = pg.add_recipient("Jan de Vries", postal_address="Kerkstraat 1\n1234 AB IJsselstein")
+    ids = three_messages(pg, r)
+    d = daemon(paper_config(pg, spool))
+    d.wait_ready()
+    first_attempts(pg, ids, "paper")
+    lead = min(ids)
+    pg.mark_read(lead)
+    pg.mark_read(ids[1])
+    time.sleep(1.5)
+    assert (spool / "pending" / f"{lead}-0.pdf").exists()  # still wanted for the third
+    pg.mark_read(ids[2])
+    wait_for(lambda: (spool / "withdrawn" / f"{lead}-0.pdf").exists(), what="letter withdrawn")
+    wait_for(lambda: {l["state"] for l in letter_rows(pg, ids).values()} == {"withdrawn"},
+             what="every letter row withdrawn")
+
+
+def test_handover_moves_every_row_of_a_bundled_letter(pg, daemon, workdir):
+    spool = workdir / "spool"
+    r = pg.add_recipient("Jan de Vries", postal_address="Kerkstraat 1\n1234 AB IJsselstein")
+    ids = three_messages(pg, r)
+    d = daemon(paper_config(pg, spool))
+    d.wait_ready()
+    first_attempts(pg, ids, "paper")
+    out = herinnerctl("paper", "handover", config=d.config_path)
+    assert out.returncode == 0, out.stderr
+    assert "1 letters handed over, 1 recorded" in out.stdout
+    assert {l["state"] for l in letter_rows(pg, ids).values()} == {"handed-over"}
+
+
+def test_without_bundle_each_message_has_its_own_letter(pg, daemon, workdir):
+    spool = workdir / "spool"
+    r = pg.add_recipient("Jan de Vries", postal_address="Kerkstraat 1\n1234 AB IJsselstein")
+    ids = three_messages(pg, r)
+    d = daemon(paper_config(pg, spool, bundle=None))
+    d.wait_ready()
+    first_attempts(pg, ids, "paper")
+    assert sorted(p.name for p in spool.rglob("*.pdf")) == sorted(f"{m}-0.pdf" for m in ids)
