@@ -153,6 +153,14 @@ def test_three_unread_messages_one_sms(pg, kannel, daemon):
     assert got[0]["parts"] == 1
     assert len({row["external_id"] for row in rows}) == 1
     assert all(row["outcome"] == "sent" for row in rows)
+    # the delivery reports name the leader; every message the SMS named gets them
+    for m in ids:
+        wait_for(lambda: {a["outcome"] for a in pg.attempts(m)} == {"sent", "accepted",
+                                                                     "delivered"},
+                 what=f"both reports for message {m}")
+        reports = [a for a in pg.attempts(m) if a["outcome"] != "sent"]
+        assert {a["external_id"] for a in reports} == {rows[0]["external_id"]}
+        assert len(reports) == 2
 
 
 # ---- paper: one letter, and still never a second letter for any (message, step) ----
