@@ -260,3 +260,34 @@ def test_without_bundle_each_message_has_its_own_letter(pg, daemon, workdir):
     d.wait_ready()
     first_attempts(pg, ids, "paper")
     assert sorted(p.name for p in spool.rglob("*.pdf")) == sorted(f"{m}-0.pdf" for m in ids)
+
+
+def test_a_bounce_of_a_bundled_email_fails_every_message_it_named(pg, smtp, daemon, workdir):
+    from test_bounce import bounce
+    conf = workdir / "bounce.conf"
+    conf.write_text(f"""
+timezone = "Europe/Amsterdam";
+database: {{ conninfo = "{pg.conninfo()}"; }};
+email: {{ server = "{smtp.address}"; from = "MijnOverheid <noreply@gemeente.example>";
+         starttls = "no"; return_path = "bounces+{{token}}@gemeente.example"; }};
+policies = ( {{ name = "default"; kinds = [ "*" ]; bundle = "1h";
+  steps = ( {{ channel = "email"; after = "0s"; }}, {{ channel = "null"; after = "1h"; }} ); }} );
+""")
+    r = pg.add_recipient("Jan", email="jan@example.nl")
+    ids = three_messages(pg, r)
+    d = daemon(conf.read_text())
+    d.wait_ready()
+    rows = first_attempts(pg, ids, "email")
+    external = rows[0]["external_id"]
+    token = re.fullmatch(r"<herinnerd\.([0-9a-f]{32})@gemeente\.example>", external)[1]
+    out = bounce(conf, "postfix-failed.eml", token, f"bounces+{token}@gemeente.example")
+    assert out.returncode == 0, out.stderr
+    for m in ids:
+        assert f"message {m} step 0: permanent-failure" in out.stdout
+        failure = [a for a in pg.attempts(m) if a["outcome"] == "permanent-failure"]
+        assert len(failure) == 1 and failure[0]["external_id"] == external
+        # each ladder moves on now, not in an hour
+        wait_for(lambda: any(a["step"] == 1 for a in pg.attempts(m)),
+                 what=f"step 1 of {m} brought forward")
+    again = bounce(conf, "postfix-failed.eml", token, f"bounces+{token}@gemeente.example")
+    assert again.returncode == 0 and again.stdout.count("recorded already") == 3, again.stdout
