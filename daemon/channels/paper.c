@@ -66,6 +66,7 @@ struct paper_move {
     int step;
     int rc;                     /* spool result */
     enum outcome outcome;       /* what is being recorded */
+    char detail[128];           /* and its detail */
     char when[64];              /* read_at, or the hand-over date */
     char path[PATH_MAX];
     char err[256];
@@ -118,7 +119,43 @@ static void state_recorded(PGresult *res, void *arg)
     free(m);
 }
 
-/* The attempt is written: now the letter's row follows the file. */
+/* The letter's row and those of the other messages it names follow the file. */
+static void move_rows(struct paper_move *m)
+{
+    char id[32], step[16];
+
+    fmt_id(id, sizeof(id), m->message_id);
+    snprintf(step, sizeof(step), "%d", m->step);
+    const char *params[] = { id, step, outcome_name(m->outcome), m->path };
+    db_query(m->st->d->db, DB_KEEP, SQL_PAPER_MOVED, 4, params, state_recorded, m);
+}
+
+/* A letter naming several messages moved: each of the others gets the move as an attempt of
+ * its own (the ledger writes each fact once), then the rows follow. */
+static void members_found(PGresult *res, void *arg)
+{
+    struct paper_move *m = arg;
+    char fact[96];
+
+    if (!db_result_ok(res))
+        log_message(LOG_WARNING, m->message_id, "paper: looking for the other messages of the "
+                    "letter %s failed (%s): its move is recorded for message %" PRId64 " only",
+                    m->path, res ? PQresultErrorMessage(res) : "no connection to the database",
+                    m->message_id);
+    for (int i = 0; db_result_ok(res) && i < PQntuples(res); i++) {
+        int64_t id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        int step = atoi(PQgetvalue(res, i, 1));
+        snprintf(fact, sizeof(fact), PAPER_MOVE_FACT, id, step, outcome_name(m->outcome));
+        struct attempt a = { .message_id = id, .step = step, .channel = CHANNEL_PAPER,
+                             .outcome = m->outcome, .detail = m->detail, .address = m->path,
+                             .fact = fact };
+        metrics_attempt(m->st->d->metrics, CHANNEL_PAPER, m->outcome);
+        ledger_write(m->st->d->ledger, &a, NULL, NULL, NULL);
+    }
+    move_rows(m);
+}
+
+/* The attempt is written: now the other messages of the letter, and the rows. */
 static void move_recorded(void *arg, int recorded, int moved, int known)
 {
     struct paper_move *m = arg;
@@ -134,8 +171,8 @@ static void move_recorded(void *arg, int recorded, int moved, int known)
     }
     fmt_id(id, sizeof(id), m->message_id);
     snprintf(step, sizeof(step), "%d", m->step);
-    const char *params[] = { id, step, outcome_name(m->outcome), m->path };
-    db_query(m->st->d->db, DB_KEEP, SQL_PAPER_MOVED, 4, params, state_recorded, m);
+    const char *params[] = { id, step };
+    db_query(m->st->d->db, DB_KEEP, SQL_PAPER_MEMBERS, 2, params, members_found, m);
 }
 
 /* Record that m's letter is now at m->path: the attempt first (the fact), then the letter's row.
@@ -150,6 +187,7 @@ static void record_move(struct paper_move *m, enum outcome o, const char *detail
     log_message(LOG_INFO, m->message_id, "message %" PRId64 " step %d paper: %s (%s)",
                 m->message_id, m->step, detail, m->path);
     m->outcome = o;
+    snprintf(m->detail, sizeof(m->detail), "%s", detail);
     snprintf(fact, sizeof(fact), PAPER_MOVE_FACT, m->message_id, m->step, outcome_name(o));
     struct attempt a = { .message_id = m->message_id, .step = m->step, .channel = CHANNEL_PAPER,
                          .outcome = o, .detail = detail, .address = m->path, .fact = fact };

@@ -94,6 +94,13 @@
     " WHERE ((message_id = $1 AND step = $2) OR (leader = $1 AND leader_step = $2))" \
     "   AND state IN ('writing', 'queued')"
 
+/* The other messages a letter names (a bundle): $1 its message, $2 its step. Their moves are
+ * recorded as attempts of their own too, before SQL_PAPER_MOVED moves their rows. */
+#define SQL_PAPER_MEMBERS \
+    "SELECT message_id, step FROM herinnerd.letters" \
+    " WHERE leader = $1 AND leader_step = $2 AND state IN ('writing', 'queued')" \
+    " ORDER BY message_id"
+
 /* The fact of a move, as the ledger writes it: one per (message, step, outcome). */
 #define PAPER_MOVE_FACT "paper:%" PRId64 ":%d:%s"
 

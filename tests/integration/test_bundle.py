@@ -165,8 +165,8 @@ def test_three_unread_messages_one_sms(pg, kannel, daemon):
 
 # ---- paper: one letter, and still never a second letter for any (message, step) ----
 
-def paper_config(pg, spool, bundle='"1h"'):
-    cutoff = (datetime.datetime.now(ZONE) + datetime.timedelta(hours=12)).strftime("%H:%M")
+def paper_config(pg, spool, bundle='"1h"', cutoff=None):
+    cutoff = cutoff or (datetime.datetime.now(ZONE) + datetime.timedelta(hours=12)).strftime("%H:%M")
     return f"""
 instance = "bundle-test";
 timezone = "Europe/Amsterdam";
@@ -237,6 +237,12 @@ def test_a_letter_naming_several_messages_goes_until_all_are_read(pg, daemon, wo
     wait_for(lambda: (spool / "withdrawn" / f"{lead}-0.pdf").exists(), what="letter withdrawn")
     wait_for(lambda: {l["state"] for l in letter_rows(pg, ids).values()} == {"withdrawn"},
              what="every letter row withdrawn")
+    # each message has the withdrawal on record, the same file
+    for m in ids:
+        rows = wait_for(lambda: [a for a in pg.attempts(m) if a["outcome"] == "withdrawn"],
+                        what=f"withdrawn attempt of {m}")
+        assert len(rows) == 1
+        assert rows[0]["address"] == str(spool / "withdrawn" / f"{lead}-0.pdf")
 
 
 def test_handover_moves_every_row_of_a_bundled_letter(pg, daemon, workdir):
@@ -250,6 +256,24 @@ def test_handover_moves_every_row_of_a_bundled_letter(pg, daemon, workdir):
     assert out.returncode == 0, out.stderr
     assert "1 letters handed over, 1 recorded" in out.stdout
     assert {l["state"] for l in letter_rows(pg, ids).values()} == {"handed-over"}
+    for m in ids:
+        assert [a["outcome"] for a in pg.attempts(m)] == ["queued", "handed-over"]
+
+
+def test_the_daemon_hands_over_a_bundled_letter_at_the_cutoff(pg, daemon, workdir):
+    spool = workdir / "spool"
+    r = pg.add_recipient("Jan de Vries", postal_address="Kerkstraat 1\n1234 AB IJsselstein")
+    ids = three_messages(pg, r)
+    # the next whole minute, at least 10 s away: the letter is queued well before it
+    at = datetime.datetime.now(ZONE) + datetime.timedelta(seconds=70)
+    d = daemon(paper_config(pg, spool, cutoff=at.strftime("%H:%M")))
+    d.wait_ready()
+    first_attempts(pg, ids, "paper")
+    for m in ids:
+        wait_for(lambda: [a["outcome"] for a in pg.attempts(m)] == ["queued", "handed-over"],
+                 timeout=90, what=f"handed-over attempt of {m}")
+    wait_for(lambda: {l["state"] for l in letter_rows(pg, ids).values()} == {"handed-over"},
+             what="every letter row handed over")
 
 
 def test_without_bundle_each_message_has_its_own_letter(pg, daemon, workdir):
