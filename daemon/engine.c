@@ -4,7 +4,11 @@
  *
  * A job's state is the list it is on (pgbouncer's objects.c): `in_flight` from its claim until
  * its channel is done with it, `recording` until the ledger has written its outcome. Every job
- * belongs to a claim; a claim's lease is renewed while any of its jobs is on either list. */
+ * belongs to a claim; a claim's lease is renewed while any of its jobs is on either list.
+ *
+ * One notice per person (a policy's `bundle`): a claimed job ready for its channel first asks
+ * SQL_BUNDLE for the recipient's other steps on that channel due soon, under the same claim; the
+ * leading job carries them as members, and its outcome becomes each member's attempt row. */
 #include "engine.h"
 
 #include <inttypes.h>
@@ -758,8 +762,6 @@ static void send_now(struct engine *e, struct send_job *job)
     d->channel_ops[job->channel]->send(d->channel_state[job->channel], job);
 }
 
-/* ---- claiming ---- */
-
 /* ---- one notice per person ---- */
 
 /* The window of JOB's bundle in seconds, or 0 when it goes on its own: its policy bundles and
@@ -949,6 +951,8 @@ out:
     free(win_list);
     free(policy_list);
 }
+
+/* ---- claiming ---- */
 
 /* Whose claim row I of a claim took over, if any: an adoption's (nothing was sent under it) or
  * one that may have sent (SQL_CLAIM wrote it down as in-doubt). */
