@@ -4,12 +4,16 @@ message keeps its own attempt row (sharing the notice's external id) and its own
 messages drop out; without `bundle` nothing changes. Policies use seconds and minutes."""
 
 import datetime
+import os
 import re
+import signal
 import subprocess
 import time
 from zoneinfo import ZoneInfo
 
-from harness import free_port, herinnerctl, wait_for
+import pytest
+
+from harness import Daemon, free_port, herinnerctl, wait_for
 
 ZONE = ZoneInfo("Europe/Amsterdam")
 
@@ -315,3 +319,60 @@ policies = ( {{ name = "default"; kinds = [ "*" ]; bundle = "1h";
                  what=f"step 1 of {m} brought forward")
     again = bounce(conf, "postfix-failed.eml", token, f"bounces+{token}@gemeente.example")
     assert again.returncode == 0 and again.stdout.count("recorded already") == 3, again.stdout
+
+
+@pytest.mark.skipif(not os.environ.get("HERINNERD_VALGRIND"),
+                    reason="make check-valgrind runs this (HERINNERD_VALGRIND=1)")
+def test_bundles_under_memcheck(pg, smtp, kannel, workdir):
+    """Every channel's bundle (with its reports, withdrawal and hand-over) leaks nothing."""
+    from test_memcheck import valgrind_wrapper
+    port = free_port()
+    (workdir / "daemon1").mkdir()
+    wrapper, log = valgrind_wrapper(workdir)
+    text = f"""
+instance = "memcheck";
+timezone = "Europe/Amsterdam";
+database: {{ conninfo = "{pg.conninfo()}"; }};
+email: {{ server = "{smtp.address}"; from = "MijnOverheid <noreply@example.nl>"; starttls = "no"; }};
+sms: {{ url = "{kannel.sendsms_url}"; username = "{kannel.username}"; password = "{kannel.password}";
+        sender = "Overheid"; }};
+paper: {{ spool = "{workdir}/spool"; cutoff = "23:59"; }};
+http: {{ listen = "127.0.0.1:{port}"; }};
+policies = ( {{ name = "default"; kinds = [ "*" ]; bundle = "1h";
+  steps = (
+    {{ channel = "email"; after = "0s"; }},
+    {{ channel = "sms"; after = "2s"; }},
+    {{ channel = "paper"; after = "4s"; }}
+  ); }} );
+"""
+    r = pg.add_recipient("Jan", email="jan@example.nl", mobile="+31612345678",
+                         postal_address="Kerkstraat 1\n1234 AB IJsselstein")
+    ids = three_messages(pg, r)
+    other = pg.add_recipient("Piet", postal_address="Dorpsstraat 2\n1234 AB Ergens",
+                             email="piet@example.nl")
+    pair = [pg.add_message(other), pg.add_message(other)]
+    d = Daemon(workdir / "daemon1", text, binary=wrapper)
+    try:
+        d.start()
+        d.wait_ready(timeout=90)
+        wait_for(lambda: all((pg.escalation(m) or {}).get("state") == "done" for m in ids), timeout=180,
+                 what="the ladders to finish")
+        wait_for(lambda: all(any(a["outcome"] == "delivered" for a in pg.attempts(m))
+                             for m in ids), timeout=60, what="the SMS delivery reports")
+        for channel in ("email", "sms", "paper"):
+            rows = first_attempts(pg, ids, channel)
+            assert all("one notice about 3 messages" in a["detail"] for a in rows), rows
+        first_attempts(pg, pair, "paper")
+        for m in pair:
+            pg.mark_read(m)
+        wait_for(lambda: all(any(a["outcome"] == "withdrawn" for a in pg.attempts(m))
+                             for m in pair), timeout=60, what="the letter withdrawn")
+        out = herinnerctl("paper", "handover", config=d.config_path)
+        assert out.returncode == 0, out.stderr
+        d.signal(signal.SIGTERM)
+        status = d.wait_exit(timeout=120)
+    finally:
+        d.stop(timeout=120)
+    report = log.read_text()
+    assert status == 0, f"exit status {status}; valgrind:\n{report[-6000:]}"
+    assert "ERROR SUMMARY: 0 errors" in report, report[-6000:]
