@@ -376,3 +376,14 @@ policies = ( {{ name = "default"; kinds = [ "*" ]; bundle = "1h";
     report = log.read_text()
     assert status == 0, f"exit status {status}; valgrind:\n{report[-6000:]}"
     assert "ERROR SUMMARY: 0 errors" in report, report[-6000:]
+
+
+def test_explain_says_a_policy_bundles(pg, smtp, workdir):
+    conf = workdir / "explain.conf"
+    conf.write_text(config(pg, smtp, bundle='"2d"'))
+    out = herinnerctl("explain", "brief", config=conf)
+    assert out.returncode == 0, out.stderr
+    assert ("one notice per person: the recipient's other unread messages whose steps on the "
+            "same channel fall due within 2d go in the same e-mail, SMS or letter.") in out.stdout
+    conf.write_text(config(pg, smtp, bundle=None))
+    assert "one notice per person" not in herinnerctl("explain", "brief", config=conf).stdout
