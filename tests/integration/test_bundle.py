@@ -387,3 +387,32 @@ def test_explain_says_a_policy_bundles(pg, smtp, workdir):
             "same channel fall due within 2d go in the same e-mail, SMS or letter.") in out.stdout
     conf.write_text(config(pg, smtp, bundle=None))
     assert "one notice per person" not in herinnerctl("explain", "brief", config=conf).stdout
+
+
+def test_a_bundle_whose_sender_died_is_in_doubt_for_each_and_sent_again(pg, daemon):
+    """SIGKILL while the one e-mail of a bundle is on its way: when the claim runs out, another
+    process records in-doubt for every message it named and sends them again, together."""
+    from test_claims import SlowSmtp
+    with SlowSmtp(3.0) as smtp:
+        text = config(pg, smtp).replace('instance = "bundle-test";', 'lease = "2s";')
+        r = pg.add_recipient("Jan de Vries", email="jan@example.nl")
+        ids = three_messages(pg, r)
+        a = daemon(text)
+        a.wait_ready()
+        wait_for(lambda: all((pg.escalation(m) or {}).get("claim") for m in ids),
+                 what="the bundle claimed")
+        time.sleep(1)                     # the mail is on its way
+        a.signal(signal.SIGKILL)
+        a.wait_exit(10)
+        b = daemon(text)
+        b.wait_ready()
+        for m in ids:
+            wait_for(lambda: (pg.escalation(m) or {}).get("state") == "done", timeout=30,
+                     what=f"ladder of {m} done")
+        sent = []
+        for m in ids:
+            outcomes = [x["outcome"] for x in pg.attempts(m) if x["step"] == 0]
+            assert outcomes == ["in-doubt", "sent"], (m, outcomes)
+            sent += [x for x in pg.attempts(m) if x["outcome"] == "sent" and x["step"] == 0]
+        assert len({x["external_id"] for x in sent}) == 1
+        assert all("one notice about 3 messages" in x["detail"] for x in sent)
