@@ -66,12 +66,19 @@
     "   AND claim = $3 AND state = 'writing'"
 
 /* Letters waiting for the cut-off whose message has been read: $1 message id, or NULL for all.
+ * A letter naming several messages (written under the first one's id) only when all are read.
  * Also letters still 'writing' under a claim that no longer holds their escalation: the writer
  * died after linking the file, before recording it, so the file may be in pending/. */
 #define SQL_PAPER_TO_WITHDRAW \
     "SELECT l.message_id, l.step, to_char(m.read_at, 'YYYY-MM-DD HH24:MI:SSOF')" \
     "  FROM herinnerd.letters l JOIN herinnerd.messages m ON m.id = l.message_id" \
-    " WHERE l.leader IS NULL" \
+    " WHERE ($1::bigint IS NULL" \
+    /* the message's own letter, or the one naming it (a bundle: written under its leader) */ \
+    "        OR l.message_id = ANY (ARRAY[$1::bigint] ||" \
+    "                               ARRAY(SELECT b.leader FROM herinnerd.letters b" \
+    "                                      WHERE b.message_id = $1::bigint" \
+    "                                        AND b.leader IS NOT NULL)))" \
+    "   AND l.leader IS NULL" \
     "   AND (l.state = 'queued' OR (l.state = 'writing' AND NOT EXISTS (" \
     "          SELECT 1 FROM herinnerd.escalations e" \
     "           WHERE e.message_id = l.message_id AND e.claim = l.claim)))" \
@@ -80,11 +87,7 @@
     "   AND NOT EXISTS (SELECT 1 FROM herinnerd.letters b" \
     "                     JOIN herinnerd.messages bm ON bm.id = b.message_id" \
     "                    WHERE b.leader = l.message_id AND b.leader_step = l.step" \
-    "                      AND b.claim IS NOT DISTINCT FROM l.claim AND bm.read_at IS NULL)" \
-    "   AND ($1::bigint IS NULL OR l.message_id = $1::bigint" \
-    "        OR EXISTS (SELECT 1 FROM herinnerd.letters b" \
-    "                    WHERE b.message_id = $1::bigint AND b.leader = l.message_id" \
-    "                      AND b.leader_step = l.step))"
+    "                      AND b.claim IS NOT DISTINCT FROM l.claim AND bm.read_at IS NULL)"
 
 /* The file moved on (handed-over or withdrawn), after the ledger recorded it: the letter's
  * state follows, and so do the rows of the other messages it names. $1 message, $2 step, $3 state ('handed-over' | 'withdrawn'), $4 the file's new
