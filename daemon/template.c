@@ -308,11 +308,23 @@ fail:
     return NULL;
 }
 
-/* The text for CHANNEL, NAME and LANGUAGE: a file of the templates directory first, then the
- * built-in one; without one in LANGUAGE, Dutch the same way. */
-static const struct text *find_text(const struct templates *set, enum channel_id channel,
-                                    const char *name, const char *language, int bundled,
-                                    struct text *file)
+/* The file for (CHANNEL, NAME, LANGUAGE). For a notice about several messages only one that
+ * speaks of them ({count} or {messages}): a text naming one of three would mislead. */
+static const struct template_file *find_file(const struct templates *set,
+                                             enum channel_id channel, const char *name,
+                                             const char *language, int bundled)
+{
+    const struct template_file *f = templates_find(set, channel, name, language);
+
+    if (f && bundled && !strstr(f->body, "{count}") && !strstr(f->body, "{messages}") &&
+        !strstr(f->subject ? f->subject : "", "{count}"))
+        return NULL;
+    return f;
+}
+
+static const struct text *find_text_for(const struct templates *set, enum channel_id channel,
+                                        const char *name, const char *language, int bundled,
+                                        struct text *file)
 {
     const struct text *fallback = NULL;
     const struct template_file *f = NULL;
@@ -320,13 +332,13 @@ static const struct text *find_text(const struct templates *set, enum channel_id
     size_t ntexts = bundled ? sizeof(bundle_texts) / sizeof(bundle_texts[0])
                             : sizeof(builtin_texts) / sizeof(builtin_texts[0]);
 
-    if (language != NULL && (f = templates_find(set, channel, name, language)) == NULL)
+    if (language != NULL && (f = find_file(set, channel, name, language, bundled)) == NULL)
         for (size_t i = 0; i < ntexts && f == NULL; i++)
             if (texts[i].channel == channel && strcmp(texts[i].name, name) == 0 &&
                 strcmp(texts[i].language, language) == 0)
                 return &texts[i];
     if (f == NULL)
-        f = templates_find(set, channel, name, "nl");
+        f = find_file(set, channel, name, "nl", bundled);
     if (f != NULL) {
         *file = (struct text){ f->name, f->language, f->channel, f->subject,
                                f->subject_hidden ? f->subject_hidden : f->subject, f->body };
@@ -343,6 +355,19 @@ static const struct text *find_text(const struct templates *set, enum channel_id
             fallback = t;
     }
     return fallback;
+}
+
+/* The text for CHANNEL, NAME and LANGUAGE: a file of the templates directory first, then the
+ * built-in one; without one in LANGUAGE, Dutch the same way. BUNDLED: the wording for several
+ * messages; when there is none of that name (an admin's own template that does not speak of
+ * them), the wording for one. */
+static const struct text *find_text(const struct templates *set, enum channel_id channel,
+                                    const char *name, const char *language, int bundled,
+                                    struct text *file)
+{
+    const struct text *t = find_text_for(set, channel, name, language, bundled, file);
+
+    return t == NULL && bundled ? find_text_for(set, channel, name, language, 0, file) : t;
 }
 
 /* Longest values (characters) per channel, so no sender or subject, however long in the

@@ -371,6 +371,28 @@ static void bundle_placeholders_in_files(void **state)
     free(subject);
     free(body);
     templates_free(t);
+    /* an admin's file that speaks of one message is not used for several: the built-in
+     * wording that names them all is; a custom template of its own is used all the same */
+    const char *one = "#@template notice.email.nl\n#|Subject: Bericht van {sender}\n#|\n"
+                      "#|Beste {name}, u heeft een bericht van {sender}.\n#@end\n"
+                      "#@template payment.email.nl\n#|Subject: Betalen\n#|\n"
+                      "#|Beste {name}, betaal.\n#@end\n";
+    assert_int_equal(templates_from_text("stored", one, &t, err, sizeof(err)), 0);
+    assert_int_equal(template_render_with(t, CHANNEL_EMAIL, "notice", "nl", &v, &subject, &body), 0);
+    assert_string_equal(subject, "2 nieuwe berichten in uw Berichtenbox");
+    assert_non_null(strstr(body, "- A\n- B\n"));
+    free(subject);
+    free(body);
+    assert_int_equal(template_render_with(t, CHANNEL_EMAIL, "payment", "nl", &v, &subject, &body), 0);
+    assert_string_equal(subject, "Betalen");
+    free(subject);
+    free(body);
+    v.count = "1";
+    assert_int_equal(template_render_with(t, CHANNEL_EMAIL, "notice", "nl", &v, &subject, &body), 0);
+    assert_string_equal(subject, "Bericht van Belastingdienst");
+    free(subject);
+    free(body);
+    templates_free(t);
     const char *bad = "#@template notice.email.nl\n#|Subject: {count} berichten\n#|\n"
                       "#|Beste {name},\n#|{mesages}\n#@end\n";
     assert_int_equal(templates_from_text("stored", bad, &t, err, sizeof(err)), -1);
