@@ -144,7 +144,7 @@ static char *build_message(const struct email_settings *s, struct send_job *job)
                           : NULL,
         .created = created,
         .count = count,
-        .messages = job->bundle_list,   /* NULL: this message alone */
+        .messages = job->bundle_count > 1 ? job->bundle_list : NULL,   /* NULL: this one */
     };
     snprintf(count, sizeof(count), "%d", job->bundle_count > 1 ? job->bundle_count : 1);
     if (template_render_with(s->templates, CHANNEL_EMAIL, job->template, job->language, &vars,
