@@ -723,13 +723,14 @@ static int check_step_order(struct parser *p, const config_setting_t *steps, con
 static int parse_policy(struct parser *p, const config_setting_t *pol, const struct config *cfg,
                         struct policy *po)
 {
-    static const char *const keys[] = { "name", "kinds", "hide_subject", "steps", NULL };
+    static const char *const keys[] = { "name", "kinds", "hide_subject", "bundle", "steps", NULL };
     const config_setting_t *steps;
 
     if (config_setting_type(pol) != CONFIG_TYPE_GROUP)
         return fail(p, pol, "a policy must be a group { name = ...; steps = (...); }");
     if (check_keys(p, pol, "policy", keys) == -1 || get_string(p, pol, "name", 1, &po->name) == -1 ||
-        parse_kinds(p, pol, po) == -1 || get_bool(p, pol, "hide_subject", &po->hide_subject) == -1)
+        parse_kinds(p, pol, po) == -1 || get_bool(p, pol, "hide_subject", &po->hide_subject) == -1 ||
+        get_duration_in(p, pol, "bundle", 0, "0s", 30 * 86400, "30d", &po->bundle) == -1)
         return -1;
     if (po->name[0] == '\0' || strlen(po->name) > MAX_NAME)
         return fail(p, config_setting_get_member(pol, "name"),

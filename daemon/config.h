@@ -37,6 +37,8 @@ struct policy {
     char **kinds;              /* "*" matches every kind */
     size_t nkinds;
     int hide_subject;          /* the subject itself is sensitive: keep it out of e-mail and SMS */
+    long bundle;               /* seconds: one recipient's steps on one channel due within this
+                                * window go as one notice naming them all; 0 = each alone */
     struct step *steps;
     size_t nsteps;
 };

@@ -4,7 +4,11 @@
  *
  * A job's state is the list it is on (pgbouncer's objects.c): `in_flight` from its claim until
  * its channel is done with it, `recording` until the ledger has written its outcome. Every job
- * belongs to a claim; a claim's lease is renewed while any of its jobs is on either list. */
+ * belongs to a claim; a claim's lease is renewed while any of its jobs is on either list.
+ *
+ * One notice per person (a policy's `bundle`): a claimed job ready for its channel first asks
+ * SQL_BUNDLE for the recipient's other steps on that channel due soon, under the same claim; the
+ * leading job carries them as members, and its outcome becomes each member's attempt row. */
 #include "engine.h"
 
 #include <inttypes.h>
@@ -24,6 +28,7 @@
 #include "metrics.h"
 #include "pgarray.h"
 #include "policy.h"
+#include "template.h"
 
 #define MAX_IN_FLIGHT 4000      /* jobs on both lists together */
 #define DEFAULT_ROOM 16         /* a channel that says nothing of its capacity */
@@ -52,6 +57,7 @@ struct engine {
     int claiming, throttled;       /* a claim is running; claims wait for room */
     int rearming, rearm_again;
     int renewing;
+    int bundling;                  /* bundle statements under way (their jobs wait for them) */
     int draining, stopping;
     double clock_skew;             /* database now() minus our clock */
     int idle_claims;               /* consecutive claims that found nothing */
@@ -540,6 +546,28 @@ static void job_done(struct send_job *job, void *arg)
     struct timespec end;
     char fact[160];
 
+    /* one notice about several messages: each has its own attempt row (the same outcome and
+     * external id) and its own ladder */
+    if (job->bundle_count > 1 && !job->own_outcome) {
+        size_t used = strlen(job->detail);
+        snprintf(job->detail + used, sizeof(job->detail) - used,
+                 "; one notice about %d messages (led by message %" PRId64 ")", job->bundle_count,
+                 job->message_id);
+    }
+    for (size_t i = 0; i < job->nmembers; i++) {
+        struct send_job *m = job->members[i];
+        if (m->own_outcome) {   /* dropped out of the notice on the way */
+            job_done(m, e);
+            continue;
+        }
+        m->outcome = job->outcome;
+        memcpy(m->detail, job->detail, sizeof(m->detail));
+        memcpy(m->address, job->address, sizeof(m->address));
+        memcpy(m->external_id, job->external_id, sizeof(m->external_id));
+        job_done(m, e);
+    }
+    job->nmembers = 0;
+
     if (e->stopping) {
         /* the loop is gone: all we can do is put the fact in the journal */
         e->unfinished_at_exit++;
@@ -643,8 +671,25 @@ static void decide(struct engine *e, struct send_job *job, enum escalation_state
     job_done(job, e);
 }
 
-/* Decide what needs no channel at all; otherwise hand the job to its channel. */
-static void dispatch(struct engine *e, struct send_job *job, const char *read_at)
+/* The message was read before its step went: the ladder stops here. */
+static void stop_read(struct engine *e, struct send_job *job, const char *read_at)
+{
+    struct daemon *d = e->d;
+    char why[256], id[32];
+
+    snprintf(id, sizeof(id), "%" PRId64, job->message_id);
+    d->metrics->read_stops++;
+    snprintf(why, sizeof(why), "read at %s: step %d not carried out", read_at, job->step);
+    decide(e, job, STATE_READ, OUTCOME_SKIPPED, why);
+    /* a writer killed between its letter and the record left the letter in the spool under
+     * its dead claim; with the escalation claimed here, the paper channel withdraws it */
+    for (int ch = 0; ch < CHANNEL_COUNT; ch++)
+        if (d->channel_state[ch] && d->channel_ops[ch]->message_read)
+            d->channel_ops[ch]->message_read(d->channel_state[ch], id);
+}
+
+/* Decide what needs no channel at all (the job is done: 0); 1: it is ready for its channel. */
+static int prepare(struct engine *e, struct send_job *job, const char *read_at)
 {
     const struct policy *po = frozen_policy(e, job->policy, job->config_sha256);
     struct daemon *d = e->d;
@@ -662,40 +707,31 @@ static void dispatch(struct engine *e, struct send_job *job, const char *read_at
     e->per_channel[job->channel]++;
 
     if (read_at) {
-        char id[32];
-        snprintf(id, sizeof(id), "%" PRId64, job->message_id);
-        d->metrics->read_stops++;
-        snprintf(why, sizeof(why), "read at %s: step %d not carried out", read_at, job->step);
-        decide(e, job, STATE_READ, OUTCOME_SKIPPED, why);
-        /* a writer killed between its letter and the record left the letter in the spool under
-         * its dead claim; with the escalation claimed here, the paper channel withdraws it */
-        for (int ch = 0; ch < CHANNEL_COUNT; ch++)
-            if (d->channel_state[ch] && d->channel_ops[ch]->message_read)
-                d->channel_ops[ch]->message_read(d->channel_state[ch], id);
-        return;
+        stop_read(e, job, read_at);
+        return 0;
     }
     if (job->policy == NULL || *job->policy == '\0') {
         snprintf(why, sizeof(why), "no policy applies to messages of kind '%.64s' (add a "
                  "default policy)", job->kind ? job->kind : "");
         decide(e, job, STATE_FAILED, OUTCOME_SKIPPED, why);
-        return;
+        return 0;
     }
     if (!time_sane(job->created_at, now) || !time_sane(job->due_at, now)) {
         snprintf(why, sizeof(why), "cannot be planned: the message's %s is out of range",
                  time_sane(job->created_at, now) ? "due_at" : "created_at");
         decide(e, job, STATE_FAILED, OUTCOME_SKIPPED, why);
-        return;
+        return 0;
     }
     if (po == NULL) {
         snprintf(why, sizeof(why), "policy '%.64s' is no longer configured", job->policy);
         decide(e, job, STATE_ACTIVE, OUTCOME_SKIPPED, why);
-        return;
+        return 0;
     }
     if ((size_t)job->step >= po->nsteps) {
         snprintf(why, sizeof(why), "policy '%.64s' has no step %d any more", job->policy,
                  job->step + 1);
         decide(e, job, STATE_ACTIVE, OUTCOME_SKIPPED, why);
-        return;
+        return 0;
     }
     const struct step *st = &po->steps[job->step];
     job->hide_subject = po->hide_subject;
@@ -704,29 +740,29 @@ static void dispatch(struct engine *e, struct send_job *job, const char *read_at
     if (st->from_due && job->due_at == NO_TIME) {
         decide(e, job, STATE_ACTIVE, OUTCOME_SKIPPED,
                "message has no due date (step counts back from it)");
-        return;
+        return 0;
     }
     switch (st->channel) {
     case CHANNEL_NULL:
         decide(e, job, STATE_ACTIVE, OUTCOME_SENT, "null channel");
-        return;
+        return 0;
     case CHANNEL_EMAIL:
         if (blank(job->email)) {
             decide(e, job, STATE_ACTIVE, OUTCOME_SKIPPED, "no e-mail address");
-            return;
+            return 0;
         }
         break;
     case CHANNEL_SMS:
         if (blank(job->mobile)) {
             decide(e, job, STATE_ACTIVE, OUTCOME_SKIPPED, "no mobile number");
-            return;
+            return 0;
         }
         break;
     case CHANNEL_PAPER:
         if (blank(job->postal_address)) {
             d->metrics->no_postal_address++;
             decide(e, job, STATE_ACTIVE, OUTCOME_PERMANENT_FAILURE, "no postal address");
-            return;
+            return 0;
         }
         break;
     default:
@@ -736,9 +772,206 @@ static void dispatch(struct engine *e, struct send_job *job, const char *read_at
         /* the step was frozen under a config that had this channel; the current one has not */
         snprintf(why, sizeof(why), "channel %s is not configured", channel_name(st->channel));
         decide(e, job, STATE_ACTIVE, OUTCOME_TEMPORARY_FAILURE, why);
-        return;
+        return 0;
     }
-    d->channel_ops[st->channel]->send(d->channel_state[st->channel], job);
+    return 1;
+}
+
+static void send_now(struct engine *e, struct send_job *job)
+{
+    struct daemon *d = e->d;
+
+    d->channel_ops[job->channel]->send(d->channel_state[job->channel], job);
+}
+
+/* ---- one notice per person ---- */
+
+/* The window of JOB's bundle in seconds, or 0 when it goes on its own: its policy bundles and
+ * its channel sends a person a notice. */
+static long bundle_window(struct engine *e, const struct send_job *job)
+{
+    const struct policy *po = frozen_policy(e, job->policy, job->config_sha256);
+
+    if (po == NULL || po->bundle <= 0)
+        return 0;
+    return job->channel == CHANNEL_EMAIL || job->channel == CHANNEL_SMS ||
+           job->channel == CHANNEL_PAPER ? po->bundle : 0;
+}
+
+/* Jobs of one claim that are ready for their channel and wait for SQL_BUNDLE. */
+struct bundle_round {
+    struct engine *e;
+    struct claim *c;
+    struct send_job **jobs;
+    int64_t *leader;           /* per job: the message that leads its notice, 0 none */
+    size_t n;
+};
+
+static void bundle_round_free(struct bundle_round *b)
+{
+    free(b->jobs);
+    free(b->leader);
+    free(b);
+}
+
+/* LEADER's notice names MEMBERS too: its text lists them all and its outcome is theirs. 0, or
+ * -1 (out of memory) when each must go on its own. */
+static int bundle_make(struct send_job *leader, struct send_job **members, size_t n)
+{
+    if ((leader->members = calloc(n, sizeof(*members))) == NULL)
+        return -1;
+    memcpy(leader->members, members, n * sizeof(*members));
+    leader->nmembers = n;
+    if (job_bundle_text(leader) == -1) {
+        free(leader->members);
+        leader->members = NULL;
+        leader->nmembers = 0;
+        return -1;
+    }
+    free(leader->link);         /* about several messages: the link is the inbox's */
+    leader->link = NULL;
+    return 0;
+}
+
+static void bundled(PGresult *res, void *arg)
+{
+    struct bundle_round *b = arg;
+    struct engine *e = b->e;
+    struct claim *c = b->c;
+    struct send_job **taken = NULL, **members = NULL;
+    int64_t *taken_leader = NULL;
+    size_t ntaken = 0;
+    int rows = db_result_ok(res) ? PQntuples(res) : 0;
+
+    e->bundling--;
+    if (!db_result_ok(res))
+        log_warn("finding messages to name in one notice failed (%s): each goes on its own",
+                 res ? PQresultErrorMessage(res) : "no connection to the database");
+    if (rows > 0 && ((taken = calloc(rows, sizeof(*taken))) == NULL ||
+                     (taken_leader = calloc(rows, sizeof(*taken_leader))) == NULL ||
+                     (members = calloc(rows + b->n, sizeof(*members))) == NULL))
+        log_err("out of memory bundling notices: each message goes on its own");
+    for (int i = 0; i < rows; i++) {
+        int64_t id = strtoll(PQgetvalue(res, i, CLAIM_ID), NULL, 10);
+        int64_t leader = PQgetisnull(res, i, BUNDLE_LEADER) ? 0
+                         : strtoll(PQgetvalue(res, i, BUNDLE_LEADER), NULL, 10);
+        const char *role = PQgetvalue(res, i, BUNDLE_ROLE);
+        learn_clock(e, PQgetvalue(res, i, CLAIM_NOW));
+        if (strcmp(role, "taken") == 0) {
+            /* ours now: it goes, in the notice or (when it cannot) on its own */
+            struct send_job *job = job_from_row(res, i, c);
+            if (job == NULL) {
+                log_err("out of memory: message %" PRId64 " stays claimed until its lease runs "
+                        "out", id);
+                continue;
+            }
+            c->outstanding++;
+            if (!prepare(e, job, NULL))
+                continue;
+            if (members == NULL)
+                send_now(e, job);
+            else {
+                taken[ntaken] = job;
+                taken_leader[ntaken++] = leader;
+            }
+            continue;
+        }
+        for (size_t k = 0; k < b->n; k++) {
+            if (b->jobs[k] == NULL || b->jobs[k]->message_id != id)
+                continue;
+            if (strcmp(role, "read") == 0) {    /* read since the claim: it drops out */
+                stop_read(e, b->jobs[k], PQgetvalue(res, i, CLAIM_READ_AT));
+                b->jobs[k] = NULL;
+            } else
+                b->leader[k] = members ? leader : 0;
+        }
+    }
+    /* each leader with the members it found; whatever has no bundle goes on its own */
+    for (size_t k = 0; k < b->n; k++) {
+        struct send_job *lead = b->jobs[k];
+        size_t n = 0;
+        if (lead == NULL || b->leader[k] != lead->message_id)
+            continue;
+        for (size_t j = 0; j < b->n; j++)
+            if (j != k && b->jobs[j] && b->leader[j] == lead->message_id &&
+                b->jobs[j]->channel == lead->channel)
+                members[n++] = b->jobs[j];
+        for (size_t j = 0; j < ntaken; j++)
+            if (taken[j] && taken_leader[j] == lead->message_id && taken[j]->channel == lead->channel)
+                members[n++] = taken[j];
+        if (n == 0 || bundle_make(lead, members, n) == -1)
+            continue;
+        /* the members go with their leader */
+        for (size_t i = 0; i < n; i++) {
+            for (size_t j = 0; j < b->n; j++)
+                if (b->jobs[j] == members[i])
+                    b->jobs[j] = NULL;
+            for (size_t j = 0; j < ntaken; j++)
+                if (taken[j] == members[i])
+                    taken[j] = NULL;
+        }
+    }
+    for (size_t k = 0; k < b->n; k++)
+        if (b->jobs[k])
+            send_now(e, b->jobs[k]);
+    for (size_t j = 0; j < ntaken; j++)
+        if (taken[j])
+            send_now(e, taken[j]);
+    free(taken);
+    free(taken_leader);
+    free(members);
+    bundle_round_free(b);
+    claim_release(e, c);        /* the round's reference */
+    daemon_update_status(e->d);
+    if (e->draining)
+        daemon_check_drained(e->d);
+}
+
+/* Ask which other messages of the same people the N ready JOBS of claim C name too (SQL_BUNDLE);
+ * takes JOBS. Without the database or memory, each goes on its own. */
+static void bundle_start(struct engine *e, struct claim *c, struct send_job **jobs, size_t n)
+{
+    struct bundle_round *b = calloc(1, sizeof(*b));
+    struct pg_array ids, windows, policies;
+    const struct config *cfg = e->d->cfg;
+    char num[32], lease[32];
+
+    pg_array_open(&ids);
+    pg_array_open(&windows);
+    pg_array_open(&policies);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(num, sizeof(num), "%" PRId64, jobs[i]->message_id);
+        pg_array_add(&ids, num);
+        snprintf(num, sizeof(num), "%ld", bundle_window(e, jobs[i]));
+        pg_array_add(&windows, num);
+    }
+    for (size_t i = 0; i < cfg->npolicies; i++)
+        if (cfg->policies[i].bundle > 0)
+            pg_array_add(&policies, cfg->policies[i].name);
+    char *id_list = pg_array_close(&ids), *win_list = pg_array_close(&windows);
+    char *policy_list = pg_array_close(&policies);
+    if (b == NULL || id_list == NULL || win_list == NULL || policy_list == NULL ||
+        (b->leader = calloc(n, sizeof(*b->leader))) == NULL) {
+        log_err("out of memory bundling notices: each message goes on its own");
+        for (size_t i = 0; i < n; i++)
+            send_now(e, jobs[i]);
+        free(jobs);
+        free(b);
+        goto out;
+    }
+    b->e = e;
+    b->c = c;
+    b->jobs = jobs;
+    b->n = n;
+    c->outstanding++;           /* the round's reference until it is back */
+    e->bundling++;
+    snprintf(lease, sizeof(lease), "%ld", cfg->lease);
+    const char *params[] = { c->token, cfg->instance, lease, id_list, win_list, policy_list };
+    db_query(e->d->db, DB_URGENT, SQL_BUNDLE, 6, params, bundled, b);
+out:
+    free(id_list);
+    free(win_list);
+    free(policy_list);
 }
 
 /* ---- claiming ---- */
@@ -800,6 +1033,8 @@ static void claimed(PGresult *res, void *arg)
         log_warn("took over %s escalations whose claim ran out before an outcome was recorded: "
                  "recorded as in-doubt, tried again now", PQgetvalue(res, 0, CLAIM_DOUBTS));
     struct plan_batch *unplanned = NULL;
+    struct send_job **ready = rows > 0 ? calloc(rows, sizeof(*ready)) : NULL;
+    size_t nready = 0;
     for (int i = 0; i < rows; i++) {
         int64_t id = strtoll(PQgetvalue(res, i, CLAIM_ID), NULL, 10);
         learn_clock(e, PQgetvalue(res, i, CLAIM_NOW));
@@ -822,9 +1057,18 @@ static void claimed(PGresult *res, void *arg)
             c->outstanding--;
             continue;
         }
-        dispatch(e, job, PQgetisnull(res, i, CLAIM_READ_AT) ? NULL
-                                                            : PQgetvalue(res, i, CLAIM_READ_AT));
+        if (!prepare(e, job, PQgetisnull(res, i, CLAIM_READ_AT) ? NULL
+                                                                : PQgetvalue(res, i, CLAIM_READ_AT)))
+            continue;
+        if (ready && bundle_window(e, job) > 0)
+            ready[nready++] = job;      /* first: which other messages its notice names */
+        else
+            send_now(e, job);
     }
+    if (nready > 0)
+        bundle_start(e, c, ready, nready);
+    else
+        free(ready);
     if (unplanned)
         plan_close(unplanned);
     claim_release(e, c);        /* the round's own reference */
@@ -946,7 +1190,7 @@ void engine_drain(struct engine *e)
 int engine_busy(const struct engine *e)
 {
     /* a claim under way holds leases on rows it will hand us: wait for it */
-    return e->n_in_flight + e->n_recording + e->claiming + e->planning;
+    return e->n_in_flight + e->n_recording + e->claiming + e->planning + e->bundling;
 }
 
 int engine_in_flight(const struct engine *e)

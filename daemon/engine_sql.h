@@ -141,6 +141,56 @@ enum claim_column {
     CLAIM_DOUBTS, CLAIM_LANE
 };
 
+/* One notice per person (a policy's `bundle`). $4 are escalations our claim $1 holds and is about
+ * to send, on policies that bundle, with their windows $5 (seconds). Per recipient and channel
+ * the lowest unread message id leads; each leader takes, under the same claim (label $2, lease
+ * $3 seconds), the recipient's other unread escalations whose current step is on the same
+ * channel and due within its window, on policies $6 that bundle, not held by anyone (SKIP
+ * LOCKED: whatever is busy goes on its own). Returns the rows taken (the columns of SQL_CLAIM,
+ * then the leader and "taken"), and every escalation of $4 with its leader and "held", or
+ * "read" with its read_at when it was read after the claim (it drops out of the bundle). */
+#define BUNDLE_MAX 99               /* most messages a leader takes */
+#define SQL_BUNDLE \
+    "WITH held AS (" \
+    "  SELECT h.id, h.win, m.recipient_id, e.channel, m.read_at" \
+    "    FROM unnest($4::bigint[], $5::float8[]) AS h(id, win)" \
+    "    JOIN herinnerd.messages m ON m.id = h.id" \
+    "    JOIN herinnerd.escalations e ON e.message_id = h.id AND e.claim = $1)," \
+    " leaders AS (" \
+    "  SELECT DISTINCT ON (recipient_id, channel) id, win, recipient_id, channel" \
+    "    FROM held WHERE read_at IS NULL ORDER BY recipient_id, channel, id)," \
+    " more AS (" \
+    "  SELECT d.message_id, l.id AS leader FROM leaders l, LATERAL (" \
+    "    SELECT x.message_id FROM herinnerd.escalations x" \
+    "      JOIN herinnerd.messages m ON m.id = x.message_id" \
+    "     WHERE m.recipient_id = l.recipient_id AND m.read_at IS NULL AND x.state = 'active'" \
+    "       AND x.channel = l.channel AND x.claim IS NULL AND x.policy = ANY($6::text[])" \
+    "       AND x.next_at <= now() + make_interval(secs => l.win)" \
+    "     ORDER BY x.next_at, x.message_id LIMIT " STR(BUNDLE_MAX) \
+    "       FOR UPDATE OF x SKIP LOCKED) d)," \
+    " taken AS (" \
+    "  UPDATE herinnerd.escalations e" \
+    "     SET claim = $1, lease_owner = $2," \
+    "         lease_until = now() + make_interval(secs => $3::float8)," \
+    "         next_at = now() + make_interval(secs => $3::float8), updated_at = now()" \
+    "    FROM more WHERE e.message_id = more.message_id" \
+    "  RETURNING e.message_id, more.leader, e.policy, e.config_sha256, e.step, e.tries)" \
+    " SELECT t.message_id, t.policy, t.config_sha256, t.step, t.tries, NULL::text, r.name," \
+    "        r.email, r.mobile, r.postal_address, r.language, m.sender, m.kind, m.subject," \
+    "        m.link, extract(epoch FROM m.created_at), extract(epoch FROM m.due_at)," \
+    "        extract(epoch FROM now()), NULL::text, t.leader, 'taken'" \
+    "   FROM taken t JOIN herinnerd.messages m ON m.id = t.message_id" \
+    "   JOIN herinnerd.recipients r ON r.id = m.recipient_id" \
+    " UNION ALL" \
+    " SELECT h.id, NULL, NULL, NULL, NULL, to_char(h.read_at, 'YYYY-MM-DD HH24:MI:SSOF')," \
+    "        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL," \
+    "        extract(epoch FROM now()), NULL, l.id, CASE WHEN h.read_at IS NULL THEN 'held'" \
+    "                                                    ELSE 'read' END" \
+    "   FROM held h LEFT JOIN leaders l" \
+    "     ON l.recipient_id = h.recipient_id AND l.channel = h.channel"
+
+enum bundle_column { BUNDLE_LEADER = CLAIM_OLD_CLAIM + 1, BUNDLE_ROLE };
+
 /* Keep our claims on work still queued or in flight: $1 claim tokens, $2 lease seconds. */
 #define SQL_RENEW \
     "UPDATE herinnerd.escalations" \

@@ -52,7 +52,7 @@ struct text {
 
 /* "[...]" is left out when a placeholder in it has no value (an unknown date), "[A|B]" says B
  * instead (no link: the step or channel says link = false) */
-static const struct text texts[] = {
+static const struct text builtin_texts[] = {
     { "notice", "nl", CHANNEL_EMAIL, "Nieuw bericht van {sender}: {subject}",
       "Nieuw bericht van {sender} in uw Berichtenbox",
       NL_GREETING "{sender} heeft u[ op {created}] een bericht gestuurd in uw Berichtenbox van "
@@ -97,10 +97,86 @@ static const struct text texts[] = {
       "MijnOverheid: final reminder, unread message from {sender}. " EN_SMS_READ },
 };
 
+/* One notice about several messages (a policy's bundle, count > 1): the built-in wording names
+ * them all through {messages} and speaks of {count}; the link is the inbox's. SMS texts name the
+ * count only: a list would not fit one part. */
+#define NL_READ_ALL "\n[Lees de berichten hier:\n{link}|Log in op MijnOverheid om de berichten te " \
+                    "lezen.]\n"
+#define EN_READ_ALL "\n[Read the messages here:\n{link}|Log in at MijnOverheid to read the " \
+                    "messages.]\n"
+#define NL_CLOSING_ALL "\nLeest u een bericht, dan krijgt u daarover geen herinneringen meer.\n\n" \
+                       "Met vriendelijke groet,\nMijnOverheid\n"
+#define EN_CLOSING_ALL "\nOnce you have read a message you will not get further reminders about " \
+                       "it.\n\nKind regards,\nMijnOverheid\n"
+#define NL_SMS_READ_ALL "[Lees ze op {link}|Log in op MijnOverheid om ze te lezen.]"
+#define EN_SMS_READ_ALL "[Read them at {link}|Log in at MijnOverheid to read them.]"
+#define NL_LETTER_ALL \
+    "Geachte heer/mevrouw,\n\nIn uw Berichtenbox op MijnOverheid staan {count} berichten die u " \
+    "nog niet hebt gelezen:\n{messages}\n\n[U kunt de berichten lezen op:\n{link}\n" \
+    "U logt in met uw DigiD.|U kunt de berichten lezen op mijn.overheid.nl. U logt in met uw " \
+    "DigiD.]\n\nZodra u een bericht hebt gelezen, krijgt u er geen herinneringen meer over. " \
+    "Hebt u de berichten inmiddels gelezen? Dan kunt u deze brief als niet verzonden " \
+    "beschouwen.\n\nMet vriendelijke groet,\n\nMijnOverheid Berichtenbox\n"
+#define EN_LETTER_ALL \
+    "Dear Sir or Madam,\n\nThere are {count} messages in your Berichtenbox on MijnOverheid " \
+    "that you have not read yet:\n{messages}\n\n[You can read the messages at:\n{link}\n" \
+    "You log in with your DigiD.|You can read the messages at mijn.overheid.nl. You log in " \
+    "with your DigiD.]\n\nOnce you have read a message, you will receive no more reminders " \
+    "about it. Have you read them in the meantime? Then please disregard this letter.\n\n" \
+    "Kind regards,\n\nMijnOverheid Berichtenbox\n"
+#define LETTER_ALL(name, lang, subject, body) { name, lang, CHANNEL_PAPER, subject, subject, body }
+
+static const struct text bundle_texts[] = {
+    { "notice", "nl", CHANNEL_EMAIL, "{count} nieuwe berichten in uw Berichtenbox",
+      "{count} nieuwe berichten in uw Berichtenbox",
+      NL_GREETING "U heeft {count} nieuwe berichten in uw Berichtenbox van MijnOverheid:\n"
+      "{messages}\n" NL_READ_ALL NL_CLOSING_ALL },
+    { "reminder", "nl", CHANNEL_EMAIL, "Herinnering: {count} ongelezen berichten",
+      "Herinnering: {count} ongelezen berichten",
+      NL_GREETING "U heeft {count} berichten in uw Berichtenbox nog niet gelezen:\n{messages}\n"
+      NL_READ_ALL NL_CLOSING_ALL },
+    { "final", "nl", CHANNEL_EMAIL, "Laatste herinnering: {count} ongelezen berichten",
+      "Laatste herinnering: {count} ongelezen berichten",
+      NL_GREETING "Deze {count} berichten zijn nog steeds niet gelezen. Leest u ze niet,\n"
+      "dan sturen wij ze u per post:\n{messages}\n" NL_READ_ALL NL_CLOSING_ALL },
+    { "notice", "en", CHANNEL_EMAIL, "{count} new messages in your Berichtenbox",
+      "{count} new messages in your Berichtenbox",
+      EN_GREETING "You have {count} new messages in your MijnOverheid Berichtenbox:\n"
+      "{messages}\n" EN_READ_ALL EN_CLOSING_ALL },
+    { "reminder", "en", CHANNEL_EMAIL, "Reminder: {count} unread messages",
+      "Reminder: {count} unread messages",
+      EN_GREETING "You have not yet read {count} messages in your Berichtenbox:\n{messages}\n"
+      EN_READ_ALL EN_CLOSING_ALL },
+    { "final", "en", CHANNEL_EMAIL, "Final reminder: {count} unread messages",
+      "Final reminder: {count} unread messages",
+      EN_GREETING "These {count} messages are still unread. If you do not read them,\n"
+      "we will send them to you by post:\n{messages}\n" EN_READ_ALL EN_CLOSING_ALL },
+    { "notice", "nl", CHANNEL_SMS, NULL, NULL,
+      "MijnOverheid: u heeft {count} nieuwe berichten in uw Berichtenbox. " NL_SMS_READ_ALL },
+    { "reminder", "nl", CHANNEL_SMS, NULL, NULL,
+      "MijnOverheid: u heeft {count} ongelezen berichten in uw Berichtenbox. " NL_SMS_READ_ALL },
+    { "final", "nl", CHANNEL_SMS, NULL, NULL,
+      "MijnOverheid: laatste herinnering, {count} ongelezen berichten in uw Berichtenbox. "
+      NL_SMS_READ_ALL },
+    { "notice", "en", CHANNEL_SMS, NULL, NULL,
+      "MijnOverheid: you have {count} new messages in your Berichtenbox. " EN_SMS_READ_ALL },
+    { "reminder", "en", CHANNEL_SMS, NULL, NULL,
+      "MijnOverheid: you have {count} unread messages in your Berichtenbox. " EN_SMS_READ_ALL },
+    { "final", "en", CHANNEL_SMS, NULL, NULL,
+      "MijnOverheid: final reminder, {count} unread messages in your Berichtenbox. "
+      EN_SMS_READ_ALL },
+    LETTER_ALL("notice", "nl", "{count} ongelezen berichten in uw Berichtenbox", NL_LETTER_ALL),
+    LETTER_ALL("reminder", "nl", "{count} ongelezen berichten in uw Berichtenbox", NL_LETTER_ALL),
+    LETTER_ALL("final", "nl", "{count} ongelezen berichten in uw Berichtenbox", NL_LETTER_ALL),
+    LETTER_ALL("notice", "en", "{count} unread messages in your Berichtenbox", EN_LETTER_ALL),
+    LETTER_ALL("reminder", "en", "{count} unread messages in your Berichtenbox", EN_LETTER_ALL),
+    LETTER_ALL("final", "en", "{count} unread messages in your Berichtenbox", EN_LETTER_ALL),
+};
+
 int template_exists(const struct templates *set, enum channel_id channel, const char *name)
 {
-    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
-        if (texts[i].channel == channel && strcmp(texts[i].name, name) == 0)
+    for (size_t i = 0; i < sizeof(builtin_texts) / sizeof(builtin_texts[0]); i++)
+        if (builtin_texts[i].channel == channel && strcmp(builtin_texts[i].name, name) == 0)
             return 1;
     for (size_t i = 0; set && i < set->n; i++)
         if (set->v[i].channel == channel && strcmp(set->v[i].name, name) == 0)
@@ -109,8 +185,9 @@ int template_exists(const struct templates *set, enum channel_id channel, const 
 }
 
 static const char *var_value(const struct template_vars *v, const char *key, size_t len,
-                             int *known)
+                             int *known, int *lines)
 {
+    *lines = len == 8 && memcmp(key, "messages", 8) == 0;
     *known = 1;
 #define VAR(k, field) \
     if (len == sizeof(k) - 1 && memcmp(key, k, len) == 0) return v->field;
@@ -133,14 +210,16 @@ static void expand_span(FILE *f, const char *p, const char *end, const struct te
 {
     for (; p < end; p++) {
         const char *close, *val;
-        int known = 0;
+        int known = 0, lines = 0;
         if (*p == '{' && (close = memchr(p, '}', end - p)) != NULL &&
-            (val = var_value(vars, p + 1, close - p - 1, &known), known)) {
+            (val = var_value(vars, p + 1, close - p - 1, &known, &lines), known)) {
             if (val == NULL || *val == '\0')
                 *empty = 1;
-            /* a value stays on its line: no line breaks or other controls from the data */
+            /* a value stays on its line: no line breaks or other controls from the data (the
+             * list of messages is one line per message: its own line breaks stay) */
             for (; val && *val; val++)
-                fputc((unsigned char)*val < 0x20 || *val == 0x7f ? ' ' : *val, f);
+                fputc((*val == '\n' && lines) ? '\n'
+                      : (unsigned char)*val < 0x20 || *val == 0x7f ? ' ' : *val, f);
             p = close;
         } else
             fputc(*p, f);
@@ -229,28 +308,44 @@ fail:
     return NULL;
 }
 
-/* The text for CHANNEL, NAME and LANGUAGE: a file of the templates directory first, then the
- * built-in one; without one in LANGUAGE, Dutch the same way. */
-static const struct text *find_text(const struct templates *set, enum channel_id channel,
-                                    const char *name, const char *language, struct text *file)
+/* The file for (CHANNEL, NAME, LANGUAGE). For a notice about several messages only one that
+ * speaks of them ({count} or {messages}): a text naming one of three would mislead. */
+static const struct template_file *find_file(const struct templates *set,
+                                             enum channel_id channel, const char *name,
+                                             const char *language, int bundled)
+{
+    const struct template_file *f = templates_find(set, channel, name, language);
+
+    if (f && bundled && !strstr(f->body, "{count}") && !strstr(f->body, "{messages}") &&
+        !strstr(f->subject ? f->subject : "", "{count}"))
+        return NULL;
+    return f;
+}
+
+static const struct text *find_text_for(const struct templates *set, enum channel_id channel,
+                                        const char *name, const char *language, int bundled,
+                                        struct text *file)
 {
     const struct text *fallback = NULL;
     const struct template_file *f = NULL;
+    const struct text *texts = bundled ? bundle_texts : builtin_texts;
+    size_t ntexts = bundled ? sizeof(bundle_texts) / sizeof(bundle_texts[0])
+                            : sizeof(builtin_texts) / sizeof(builtin_texts[0]);
 
-    if (language != NULL && (f = templates_find(set, channel, name, language)) == NULL)
-        for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]) && f == NULL; i++)
+    if (language != NULL && (f = find_file(set, channel, name, language, bundled)) == NULL)
+        for (size_t i = 0; i < ntexts && f == NULL; i++)
             if (texts[i].channel == channel && strcmp(texts[i].name, name) == 0 &&
                 strcmp(texts[i].language, language) == 0)
                 return &texts[i];
     if (f == NULL)
-        f = templates_find(set, channel, name, "nl");
+        f = find_file(set, channel, name, "nl", bundled);
     if (f != NULL) {
         *file = (struct text){ f->name, f->language, f->channel, f->subject,
                                f->subject_hidden ? f->subject_hidden : f->subject, f->body };
         return file;
     }
 
-    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+    for (size_t i = 0; i < ntexts; i++) {
         const struct text *t = &texts[i];
         if (t->channel != channel || strcmp(t->name, name) != 0)
             continue;
@@ -260,6 +355,19 @@ static const struct text *find_text(const struct templates *set, enum channel_id
             fallback = t;
     }
     return fallback;
+}
+
+/* The text for CHANNEL, NAME and LANGUAGE: a file of the templates directory first, then the
+ * built-in one; without one in LANGUAGE, Dutch the same way. BUNDLED: the wording for several
+ * messages; when there is none of that name (an admin's own template that does not speak of
+ * them), the wording for one. */
+static const struct text *find_text(const struct templates *set, enum channel_id channel,
+                                    const char *name, const char *language, int bundled,
+                                    struct text *file)
+{
+    const struct text *t = find_text_for(set, channel, name, language, bundled, file);
+
+    return t == NULL && bundled ? find_text_for(set, channel, name, language, 0, file) : t;
 }
 
 /* Longest values (characters) per channel, so no sender or subject, however long in the
@@ -283,7 +391,8 @@ int template_render_with(const struct templates *set, enum channel_id channel, c
                          char **body)
 {
     struct text file;
-    const struct text *t = find_text(set, channel, name ? name : "notice", language, &file);
+    const struct text *t = find_text(set, channel, name ? name : "notice", language,
+                                     vars->count && strcmp(vars->count, "1") != 0, &file);
     struct template_vars cut = *vars;
     char *c_name = NULL, *c_sender = NULL, *c_subject = NULL, *messages = NULL;
     int rc = -1;
@@ -328,6 +437,43 @@ out:
     free(c_subject);
     free(messages);
     return rc;
+}
+
+/* V cut to MAX characters, on one line, into F */
+static void put_value(FILE *f, const char *v, size_t max)
+{
+    char *cut = utf8_cut(v ? v : "", max);
+
+    for (const char *p = cut ? cut : ""; *p; p++)
+        fputc((unsigned char)*p < 0x20 || *p == 0x7f ? ' ' : *p, f);
+    free(cut);
+}
+
+char *template_message_list(const struct template_item *items, size_t n, const char *language)
+{
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    int en = language && strcmp(language, "en") == 0;
+
+    if (f == NULL)
+        return NULL;
+    for (size_t i = 0; i < n && i < TEMPLATE_BUNDLE_NAMED; i++) {
+        fputs(i ? "\n- " : "- ", f);
+        put_value(f, items[i].sender, TEMPLATE_SENDER_MAX);
+        if (items[i].subject) {
+            fputs(": ", f);
+            put_value(f, items[i].subject, TEMPLATE_SUBJECT_MAX);
+        }
+    }
+    if (n > TEMPLATE_BUNDLE_NAMED)
+        fprintf(f, en ? "\n- and %zu more messages" : "\n- en %zu andere berichten",
+                n - TEMPLATE_BUNDLE_NAMED);
+    if (fclose(f) != 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
 }
 
 int template_date(double t, char *out, size_t len)

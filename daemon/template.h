@@ -14,6 +14,9 @@
 #define TEMPLATE_SMS_NAME_MAX 40
 #define TEMPLATE_SMS_SENDER_MAX 60
 
+/* Messages a bundled notice names one by one; the rest are "and N more". */
+#define TEMPLATE_BUNDLE_NAMED 10
+
 /* Dates outside [1990-01-01, 2200-01-01) are not printed (e.g. created_at = '-infinity') */
 #define TEMPLATE_DATE_MIN 631152000.0
 #define TEMPLATE_DATE_MAX 7258118400.0
@@ -27,11 +30,22 @@ struct template_vars {
     const char *created;       /* date the message arrived, local, e.g. "23-11-2026"; NULL or
                                 * "" when unknown */
     const char *due_date;      /* the message's due date, the same way; NULL or "" when none */
-    const char *count;         /* messages this notice is about; NULL: "1" */
+    const char *count;         /* messages this notice is about; NULL: "1". Above 1 (a bundle)
+                                * the built-in wording is the one that names them all */
     const char *messages;      /* one line per message ("sender: subject"); NULL: this one */
 };
 
 struct templates;
+
+/* One message of a bundled notice: SUBJECT is NULL when its policy hides it. */
+struct template_item {
+    const char *sender, *subject;
+};
+
+/* {messages} for a notice about the N messages in ITEMS: one line each, "- sender: subject",
+ * at most TEMPLATE_BUNDLE_NAMED of them, then "- en 3 andere berichten" (LANGUAGE "en": "- and
+ * 3 more messages"). Values are cut like the e-mail's and kept on their line. Caller frees. */
+char *template_message_list(const struct template_item *items, size_t n, const char *language);
 
 /* Has CHANNEL a text called NAME, in SET (may be NULL) or built in? */
 int template_exists(const struct templates *set, enum channel_id channel, const char *name);

@@ -31,6 +31,15 @@ struct send_job {
     double created_at, due_at;
     char config_sha256[65];
     char claim[96];            /* the claim token: every write about this job carries it */
+    /* one notice about several messages (a policy's bundle): the other messages it names, each
+     * recorded with this send's outcome and external id; COUNT and LIST fill {count} and
+     * {messages} (COUNT 0: this message alone) */
+    struct send_job **members;
+    size_t nmembers;
+    int bundle_count;
+    char *bundle_list;
+    int own_outcome;           /* a member the channel gave an outcome of its own: it dropped
+                                * out of the notice (its letter exists already, ...) */
 
     /* what happened: filled by the channel */
     enum outcome outcome;
@@ -79,6 +88,9 @@ struct channel_ops {
 void job_set_outcome(struct send_job *job, enum outcome o, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void job_free(struct send_job *job);
+/* Fill JOB's bundle_count and bundle_list from itself and the members still in its notice (no
+ * outcome of their own). 0, or -1 out of memory (the old text stays). */
+int job_bundle_text(struct send_job *job);
 
 extern const struct channel_ops email_channel;
 extern const struct channel_ops sms_channel;

@@ -127,7 +127,7 @@ static char *build_message(const struct email_settings *s, struct send_job *job)
 {
     char *subject = NULL, *body = NULL, *qp = NULL, *h_subject = NULL, *to = NULL, *out = NULL;
     char *display = NULL;      /* the recipient's name in To:, cut like the greeting's */
-    char created[32] = "", due[32] = "", date[64], msgid[sizeof(job->external_id)];
+    char created[32] = "", due[32] = "", date[64], msgid[sizeof(job->external_id)], count[16];
     size_t outlen;
     time_t now = time(NULL);
     int show_link = job->step_link ? job->step_link > 0 : s->link;
@@ -143,7 +143,10 @@ static char *build_message(const struct email_settings *s, struct send_job *job)
                                              job->notes, sizeof(job->notes))
                           : NULL,
         .created = created,
+        .count = count,
+        .messages = job->bundle_count > 1 ? job->bundle_list : NULL,   /* NULL: this one */
     };
+    snprintf(count, sizeof(count), "%d", job->bundle_count > 1 ? job->bundle_count : 1);
     if (template_render_with(s->templates, CHANNEL_EMAIL, job->template, job->language, &vars,
                              &subject, &body) == -1)
         goto out;

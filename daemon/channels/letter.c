@@ -758,6 +758,8 @@ static void text_free(struct text *t)
 
 static int text_prepare(const struct letter *l, struct text *t, char *err, size_t errlen)
 {
+    char count[16];
+
     t->en = l->language && strcmp(l->language, "en") == 0;
     t->w = t->en ? &LOCALE_EN : &LOCALE_NL;
     t->sender = clean_text(l->sender, SIZE_MAX, MAX_SENDER_CHARS);
@@ -805,7 +807,10 @@ static int text_prepare(const struct letter *l, struct text *t, char *err, size_
         .link = t->link,
         .created = t->received,
         .due_date = t->due,
+        .count = count,
+        .messages = l->count > 1 ? l->messages : NULL,
     };
+    snprintf(count, sizeof(count), "%d", l->count > 1 ? l->count : 1);
     if (template_render_with(l->templates, CHANNEL_PAPER, l->template,
                              l->language ? l->language : "nl", &vars, &t->subject_line,
                              &t->body) == -1) {

@@ -36,6 +36,8 @@ struct letter {
     const struct templates *templates; /* the wording: the templates directory's, else built in */
     const char *template;       /* the step's template; NULL = "notice" */
     time_t due;                 /* the message's due date ({due_date}); 0 = none */
+    int count;                  /* messages the letter names ({count}); 0 or 1: this one */
+    const char *messages;       /* {messages}: one line each; NULL: this one */
     struct letter_facts *facts; /* filled in on success when not NULL */
 };
 

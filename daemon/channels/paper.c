@@ -27,6 +27,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "paper_sql.h"
+#include "pgarray.h"
 #include "spool.h"
 #include "template_files.h"
 #include "workers.h"
@@ -65,6 +66,7 @@ struct paper_move {
     int step;
     int rc;                     /* spool result */
     enum outcome outcome;       /* what is being recorded */
+    char detail[128];           /* and its detail */
     char when[64];              /* read_at, or the hand-over date */
     char path[PATH_MAX];
     char err[256];
@@ -117,7 +119,43 @@ static void state_recorded(PGresult *res, void *arg)
     free(m);
 }
 
-/* The attempt is written: now the letter's row follows the file. */
+/* The letter's row and those of the other messages it names follow the file. */
+static void move_rows(struct paper_move *m)
+{
+    char id[32], step[16];
+
+    fmt_id(id, sizeof(id), m->message_id);
+    snprintf(step, sizeof(step), "%d", m->step);
+    const char *params[] = { id, step, outcome_name(m->outcome), m->path };
+    db_query(m->st->d->db, DB_KEEP, SQL_PAPER_MOVED, 4, params, state_recorded, m);
+}
+
+/* A letter naming several messages moved: each of the others gets the move as an attempt of
+ * its own (the ledger writes each fact once), then the rows follow. */
+static void members_found(PGresult *res, void *arg)
+{
+    struct paper_move *m = arg;
+    char fact[96];
+
+    if (!db_result_ok(res))
+        log_message(LOG_WARNING, m->message_id, "paper: looking for the other messages of the "
+                    "letter %s failed (%s): its move is recorded for message %" PRId64 " only",
+                    m->path, res ? PQresultErrorMessage(res) : "no connection to the database",
+                    m->message_id);
+    for (int i = 0; db_result_ok(res) && i < PQntuples(res); i++) {
+        int64_t id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        int step = atoi(PQgetvalue(res, i, 1));
+        snprintf(fact, sizeof(fact), PAPER_MOVE_FACT, id, step, outcome_name(m->outcome));
+        struct attempt a = { .message_id = id, .step = step, .channel = CHANNEL_PAPER,
+                             .outcome = m->outcome, .detail = m->detail, .address = m->path,
+                             .fact = fact };
+        metrics_attempt(m->st->d->metrics, CHANNEL_PAPER, m->outcome);
+        ledger_write(m->st->d->ledger, &a, NULL, NULL, NULL);
+    }
+    move_rows(m);
+}
+
+/* The attempt is written: now the other messages of the letter, and the rows. */
 static void move_recorded(void *arg, int recorded, int moved, int known)
 {
     struct paper_move *m = arg;
@@ -133,8 +171,8 @@ static void move_recorded(void *arg, int recorded, int moved, int known)
     }
     fmt_id(id, sizeof(id), m->message_id);
     snprintf(step, sizeof(step), "%d", m->step);
-    const char *params[] = { id, step, outcome_name(m->outcome), m->path };
-    db_query(m->st->d->db, DB_KEEP, SQL_PAPER_MOVED, 4, params, state_recorded, m);
+    const char *params[] = { id, step };
+    db_query(m->st->d->db, DB_KEEP, SQL_PAPER_MEMBERS, 2, params, members_found, m);
 }
 
 /* Record that m's letter is now at m->path: the attempt first (the fact), then the letter's row.
@@ -149,6 +187,7 @@ static void record_move(struct paper_move *m, enum outcome o, const char *detail
     log_message(LOG_INFO, m->message_id, "message %" PRId64 " step %d paper: %s (%s)",
                 m->message_id, m->step, detail, m->path);
     m->outcome = o;
+    snprintf(m->detail, sizeof(m->detail), "%s", detail);
     snprintf(fact, sizeof(fact), PAPER_MOVE_FACT, m->message_id, m->step, outcome_name(o));
     struct attempt a = { .message_id = m->message_id, .step = m->step, .channel = CHANNEL_PAPER,
                          .outcome = o, .detail = detail, .address = m->path, .fact = fact };
@@ -208,9 +247,10 @@ static void queued(PGresult *res, void *arg)
                         "while it was written");
     else
         job_set_outcome(job, OUTCOME_QUEUED, "letter already in the spool");
-    /* read while we were writing: SQL_PAPER_TO_WITHDRAW did not see it then */
+    /* read while we were writing: SQL_PAPER_TO_WITHDRAW did not see it then (for a letter
+     * naming several messages it looks whether all of them are) */
     struct paper_state *st = w->st;
-    int read = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
+    int read = strcmp(PQgetvalue(res, 0, 2), "t") == 0 || job->nmembers > 0;
     char id[32];
     fmt_id(id, sizeof(id), job->message_id);
     finish_send(w);
@@ -240,6 +280,8 @@ static int render(const char *tmp_path, struct spool_facts *facts, void *arg, ch
         .templates = w->templates,
         .template = job->template,
         .due = job->due_at > 0 ? (time_t)job->due_at : 0,
+        .count = job->bundle_count,
+        .messages = job->bundle_list,
         .facts = &lf,
     };
 
@@ -297,6 +339,76 @@ static void written(void *arg)
     db_query(st->d->db, 0, SQL_PAPER_RELEASE, 3, params, released, w);
 }
 
+static void write_letter(struct paper_write *w);
+
+/* The other messages of the letter have their letter rows: those written already drop out. */
+static void members_claimed(PGresult *res, void *arg)
+{
+    struct paper_write *w = arg;
+    struct send_job *job = w->job;
+    int ok = db_result_ok(res);
+
+    for (size_t i = 0; i < job->nmembers; i++) {
+        struct send_job *m = job->members[i];
+        int found = 0;
+        for (int r = 0; ok && r < PQntuples(res) && !found; r++) {
+            if (strtoll(PQgetvalue(res, r, 0), NULL, 10) != m->message_id)
+                continue;
+            found = 1;
+            if (strcmp(PQgetvalue(res, r, 1), "writing") != 0) {
+                m->own_outcome = 1;
+                snprintf(m->address, sizeof(m->address), "%s", PQgetvalue(res, r, 2));
+                job_set_outcome(m, OUTCOME_QUEUED, "letter already in the spool");
+            }
+        }
+        if (!found) {
+            m->own_outcome = 1;
+            job_set_outcome(m, OUTCOME_TEMPORARY_FAILURE, ok ? "letter is being written by "
+                            "another instance" : "claiming the letter failed: %s", db_error(res));
+        }
+    }
+    if (job_bundle_text(job) == -1) {
+        job_set_outcome(job, OUTCOME_TEMPORARY_FAILURE, "out of memory");
+        const char *params[3];
+        char id[32], step[16];
+        fmt_id(id, sizeof(id), job->message_id);
+        snprintf(step, sizeof(step), "%d", job->step);
+        params[0] = id, params[1] = step, params[2] = job->claim;
+        db_query(w->st->d->db, 0, SQL_PAPER_RELEASE, 3, params, released, w);
+        return;
+    }
+    write_letter(w);
+}
+
+static void claim_members(struct paper_write *w)
+{
+    struct send_job *job = w->job;
+    struct pg_array ids, steps;
+    char num[32], lid[32], lstep[16];
+
+    pg_array_open(&ids);
+    pg_array_open(&steps);
+    for (size_t i = 0; i < job->nmembers; i++) {
+        fmt_id(num, sizeof(num), job->members[i]->message_id);
+        pg_array_add(&ids, num);
+        snprintf(num, sizeof(num), "%d", job->members[i]->step);
+        pg_array_add(&steps, num);
+    }
+    char *id_list = pg_array_close(&ids), *step_list = pg_array_close(&steps);
+    fmt_id(lid, sizeof(lid), job->message_id);
+    snprintf(lstep, sizeof(lstep), "%d", job->step);
+    if (id_list == NULL || step_list == NULL) {
+        free(id_list);
+        free(step_list);
+        members_claimed(NULL, w);      /* out of memory: each member goes again on its own */
+        return;
+    }
+    const char *params[] = { id_list, step_list, w->st->d->cfg->instance, job->claim, lid, lstep };
+    db_query(w->st->d->db, 0, SQL_PAPER_INTENT_MEMBERS, 6, params, members_claimed, w);
+    free(id_list);
+    free(step_list);
+}
+
 static void claimed(PGresult *res, void *arg)
 {
     struct paper_write *w = arg;
@@ -318,9 +430,27 @@ static void claimed(PGresult *res, void *arg)
         /* written before: a crash between the file and the record, or another instance */
         snprintf(job->address, sizeof(job->address), "%s", PQgetvalue(res, 0, 1));
         job_set_outcome(job, OUTCOME_QUEUED, "letter already in the spool");
+        /* the messages it would have named try again, each in a letter of its own or another
+         * bundle; their own rows say whether they are printed already */
+        for (size_t i = 0; i < job->nmembers; i++) {
+            job->members[i]->own_outcome = 1;
+            job_set_outcome(job->members[i], OUTCOME_TEMPORARY_FAILURE, "the letter of message "
+                            "%" PRId64 " that was to name it exists already", job->message_id);
+        }
         finish_send(w);
         return;
     }
+    if (job->nmembers > 0) {
+        claim_members(w);
+        return;
+    }
+    write_letter(w);
+}
+
+static void write_letter(struct paper_write *w)
+{
+    struct send_job *job = w->job;
+
     if (workers_submit(w->st->pool, write_work, written, w) == -1) {
         job_set_outcome(job, OUTCOME_TEMPORARY_FAILURE, "out of memory");
         finish_send(w);

@@ -353,17 +353,19 @@ static char *request_uri(const struct sms_settings *set, const struct send_job *
 static int render_text(const struct sms_settings *set, struct send_job *job, char **text,
                        char *err, size_t errlen)
 {
-    char created[32], due[32], link_note[96], fit_note[128];
+    char created[32], due[32], link_note[96], fit_note[128], count[16];
     int show_link = job->step_link ? job->step_link > 0 : set->link;
 
     template_date(job->created_at, created, sizeof(created));     /* "" if not a sane date */
     template_date(job->due_at, due, sizeof(due));
+    snprintf(count, sizeof(count), "%d", job->bundle_count > 1 ? job->bundle_count : 1);
     /* no subject: an SMS is read on lock screens */
     struct sms_compose c = {
         .templates = set->templates,
         .due_date = due,
         .template = job->template ? job->template : "notice",
         .language = job->language,
+        .count = count,
         .name = job->recipient_name,
         .sender = job->sender,
         .created = created,
@@ -458,6 +460,20 @@ struct dlr_record {
     struct sms_dlr r;
     enum outcome outcome;
     const char *detail;
+    int fan_out;               /* also for the other messages the same SMS named (a bundle) */
+};
+
+/* One SMS about several messages (a policy's bundle) shares its token with the `sent` rows of
+ * every message it named: a report on it is theirs too. $1 token, $2 the message it named. */
+#define SQL_DLR_BUNDLED \
+    "SELECT DISTINCT message_id, step, try FROM herinnerd.attempts" \
+    " WHERE external_id = $1 AND channel = 'sms' AND outcome = 'sent' AND message_id <> $2"
+
+static void record_dlr(struct sms_state *st, const struct sms_dlr *r, int fan_out);
+
+struct dlr_fan {
+    struct sms_state *st;
+    struct sms_dlr r;
 };
 
 static void dlr_done(struct dlr_record *rec)
@@ -486,6 +502,50 @@ static void brought_forward(PGresult *res, void *arg)
     dlr_done(rec);
 }
 
+static void bundled_found(PGresult *res, void *arg)
+{
+    struct dlr_fan *f = arg;
+    struct sms_state *st = f->st;
+
+    if (!db_result_ok(res))
+        log_message(LOG_WARNING, f->r.message_id, "sms: looking for the other messages of the "
+                    "SMS with token %s failed (%s): its report is recorded for message %" PRId64
+                    " only", f->r.token, res ? PQresultErrorMessage(res) : "no database connection",
+                    f->r.message_id);
+    for (int i = 0; db_result_ok(res) && i < PQntuples(res); i++) {
+        struct sms_dlr m = f->r;
+        m.message_id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        m.step = atoi(PQgetvalue(res, i, 1));
+        m.try_no = atoi(PQgetvalue(res, i, 2));
+        record_dlr(st, &m, 0);
+    }
+    st->dlr_pending--;
+    free(f);
+    if (st->d->draining)
+        daemon_check_drained(st->d);
+}
+
+/* REC's report is recorded for the message its dlr-url names: the others its SMS named get it
+ * too. */
+static void report_to_members(struct dlr_record *rec)
+{
+    struct sms_state *st = rec->st;
+    struct dlr_fan *f = calloc(1, sizeof(*f));
+    char id[32];
+
+    if (f == NULL) {
+        log_message(LOG_ERR, rec->r.message_id, "sms: out of memory: the report on token %s is "
+                    "recorded for message %" PRId64 " only", rec->r.token, rec->r.message_id);
+        return;
+    }
+    f->st = st;
+    f->r = rec->r;
+    snprintf(id, sizeof(id), "%" PRId64, rec->r.message_id);
+    const char *params[] = { f->r.token, id };
+    st->dlr_pending++;
+    db_query(st->d->db, 0, SQL_DLR_BUNDLED, 2, params, bundled_found, f);
+}
+
 static void dlr_recorded(void *arg, int recorded, int moved, int known)
 {
     struct dlr_record *rec = arg;
@@ -493,6 +553,8 @@ static void dlr_recorded(void *arg, int recorded, int moved, int known)
     const struct sms_dlr *r = &rec->r;
 
     (void)moved;
+    if (recorded && known && rec->fan_out)
+        report_to_members(rec);
     if (recorded && !known)
         log_message(LOG_WARNING, r->message_id, "sms: delivery report '%s' for message %" PRId64
                     " step %d try %d ignored: no SMS was sent with that token, or its fate is already "
@@ -519,7 +581,7 @@ static void dlr_recorded(void *arg, int recorded, int moved, int known)
 
 /* Hand the report to the ledger: it is written only if the `sent` row it names is (the ledger
  * writes it in a statement after that one), and once per report type. */
-static void record_dlr(struct sms_state *st, const struct sms_dlr *r)
+static void record_dlr(struct sms_state *st, const struct sms_dlr *r, int fan_out)
 {
     struct dlr_record *rec;
     char fact[160];
@@ -536,6 +598,7 @@ static void record_dlr(struct sms_state *st, const struct sms_dlr *r)
     }
     rec->st = st;
     rec->r = *r;
+    rec->fan_out = fan_out;
     rec->outcome = outcome;
     rec->detail = detail;
     snprintf(fact, sizeof(fact), DLR_FACT, r->message_id, r->step, r->try_no, r->token, r->type);
@@ -589,7 +652,7 @@ static int sms_dlr_handler(const char *query, void *arg)
     }
     struct sms_send *s = find_send(st, r.token);
     if (s == NULL) {
-        record_dlr(st, &r);
+        record_dlr(st, &r, 1);
         return 200;
     }
     /* its `sent` record is not queued yet: wait for it */
@@ -615,7 +678,7 @@ static void flush_parked(struct sms_state *st, struct parked_dlr *p)
     if (p == NULL)
         return;
     flush_parked(st, p->next);
-    record_dlr(st, &p->dlr);
+    record_dlr(st, &p->dlr, 1);
     free(p);
 }
 

@@ -610,7 +610,8 @@ static char *compose_once(const struct sms_compose *c, const char *link, size_t 
     char *sender = c->sender ? utf8_cut(c->sender, k) : NULL;
     char *body = NULL, *gsm = NULL;
     struct template_vars vars = { .name = name, .sender = sender, .link = link,
-                                  .created = c->created, .due_date = c->due_date };
+                                  .created = c->created, .due_date = c->due_date,
+                                  .count = c->count };
 
     if ((c->name && name == NULL) || (c->sender && sender == NULL) ||
         template_render_with(c->templates, CHANNEL_SMS, c->template, c->language, &vars,

@@ -46,6 +46,7 @@ struct sms_compose {
     const char *template, *language;
     const char *name, *sender, *created;
     const char *due_date;
+    const char *count;          /* messages the notice is about (a bundle); NULL: one */
     const char *link;           /* NULL: no link in the text (link = false) */
     const char *fallback_link;  /* the inbox URL, used when LINK alone would not fit */
     int max_parts;              /* sms.max_parts */

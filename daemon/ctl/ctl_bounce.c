@@ -132,10 +132,53 @@ static int bring_forward(PGconn *conn, int64_t message_id, int step)
     return rc;
 }
 
+/* Record bounce D for MESSAGE_ID's STEP, the e-mail EXTERNAL_ID, and bring its next step
+ * forward on a permanent failure. MEMBER: one of the other messages the same e-mail named (its
+ * fact names the message). -1 on a database error. */
+static int record_bounce(PGconn *conn, const struct config *cfg, const struct dsn *d,
+                         int64_t message_id, int step, const char *external_id, int member)
+{
+    char detail[700], fact[400];
+    int permanent = d->status[0] == '5';
+    const char *outcome = permanent ? "permanent-failure" : "temporary-failure";
+
+    snprintf(detail, sizeof(detail), "bounce %s (%s)%s%s", d->status, d->action,
+             d->diagnostic[0] ? ": " : "", d->diagnostic);
+    snprintf(fact, sizeof(fact), BOUNCE_FACT, external_id, d->status);
+    if (member) {
+        size_t n = strlen(fact);
+        snprintf(fact + n, sizeof(fact) - n, ":%" PRId64, message_id);
+    }
+    struct ctl_attempt at = { .message_id = message_id, .step = step, .channel = "email",
+                              .outcome = outcome, .detail = detail, .external_id = external_id,
+                              .fact = fact, .refers = external_id };
+    int before = fact_recorded(conn, fact);
+    if (before == -1 || (before == 0 && ctl_record_attempt(conn, cfg->instance, &at) == -1))
+        return -1;
+    int after = before ? 1 : fact_recorded(conn, fact);
+    if (after == -1)
+        return -1;
+    if (before)
+        printf("message %" PRId64 " step %d: this bounce is recorded already\n", message_id, step);
+    else if (!after)
+        printf("message %" PRId64 " step %d: not recorded: the fate of that e-mail is known "
+               "already (delivered or failed)\n", message_id, step);
+    else
+        printf("message %" PRId64 " step %d: %s: %s\n", message_id, step, outcome, detail);
+    if (permanent && after) {
+        int moved = bring_forward(conn, message_id, step);
+        if (moved == -1)
+            return -1;
+        if (moved)
+            printf("message %" PRId64 ": the next step is due now\n", message_id);
+    }
+    return 0;
+}
+
 int ctl_bounce(const struct ctl *ctl, int argc, char **argv)
 {
     const char *recipient = argc > 1 ? argv[1] : NULL, *why = NULL;
-    char token[DSN_TOKEN_MAX], external_id[300], detail[700], fact[400];
+    char token[DSN_TOKEN_MAX], external_id[300];
     struct dsn d;
     size_t len;
     int64_t message_id = 0;
@@ -181,34 +224,30 @@ int ctl_bounce(const struct ctl *ctl, int argc, char **argv)
         goto out;
     }
 
-    int permanent = d.status[0] == '5';
-    const char *outcome = permanent ? "permanent-failure" : "temporary-failure";
-    snprintf(detail, sizeof(detail), "bounce %s (%s)%s%s", d.status, d.action,
-             d.diagnostic[0] ? ": " : "", d.diagnostic);
-    snprintf(fact, sizeof(fact), BOUNCE_FACT, external_id, d.status);
-    struct ctl_attempt at = { .message_id = message_id, .step = step, .channel = "email",
-                              .outcome = outcome, .detail = detail, .external_id = external_id,
-                              .fact = fact, .refers = external_id };
-    int before = fact_recorded(conn, fact);
-    if (before == -1 || (before == 0 && ctl_record_attempt(conn, cfg->instance, &at) == -1))
+    if (record_bounce(conn, cfg, &d, message_id, step, external_id, 0) == -1)
         goto out;
-    int after = before ? 1 : fact_recorded(conn, fact);
-    if (after == -1)
+    /* one e-mail about several messages (a policy's bundle): the bounce is theirs too */
+    const char *params[] = { external_id, "" };
+    char id[32];
+    snprintf(id, sizeof(id), "%" PRId64, message_id);
+    params[1] = id;
+    PGresult *others = PQexecParams(conn,
+        "SELECT DISTINCT message_id, step FROM herinnerd.attempts WHERE external_id = $1"
+        " AND channel = 'email' AND outcome = 'sent' AND message_id <> $2::bigint"
+        " ORDER BY message_id", 2, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(others) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "herinnerctl: cannot look up the other messages of the e-mail: %s",
+                PQresultErrorMessage(others));
+        PQclear(others);
         goto out;
-    if (before)
-        printf("message %" PRId64 " step %d: this bounce is recorded already\n", message_id, step);
-    else if (!after)
-        printf("message %" PRId64 " step %d: not recorded: the fate of that e-mail is known "
-               "already (delivered or failed)\n", message_id, step);
-    else
-        printf("message %" PRId64 " step %d: %s: %s\n", message_id, step, outcome, detail);
-    if (permanent && after) {
-        int moved = bring_forward(conn, message_id, step);
-        if (moved == -1)
-            goto out;
-        if (moved)
-            printf("message %" PRId64 ": the next step is due now\n", message_id);
     }
+    for (int i = 0; i < PQntuples(others); i++)
+        if (record_bounce(conn, cfg, &d, strtoll(PQgetvalue(others, i, 0), NULL, 10),
+                          atoi(PQgetvalue(others, i, 1)), external_id, 1) == -1) {
+            PQclear(others);
+            goto out;
+        }
+    PQclear(others);
     rc = EX_OK;
 out:
     if (conn)

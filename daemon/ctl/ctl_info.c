@@ -190,6 +190,12 @@ int ctl_explain(const struct ctl *ctl, int argc, char **argv)
                cfg->timezone ? cfg->timezone : "the host's time zone",
                format_local_time(created, when, sizeof(when)), due == NO_TIME ? "" : ", due ",
                due == NO_TIME ? "" : format_local_time(due, when + 32, 32));
+    if (po->bundle > 0) {
+        printf("one notice per person: the recipient's other unread messages whose steps on "
+               "the same channel fall due within ");
+        print_duration(po->bundle);
+        printf(" go in the same e-mail, SMS or letter.\n");
+    }
     printf("the ladder stops as soon as the message is read.\n");
     config_free(cfg);
     return 0;

@@ -57,6 +57,27 @@ static int record(PGconn *conn, const struct config *cfg, const struct moved *m,
     /* the fact first, then the letter's row (as the daemon does) */
     if (ctl_record_attempt(conn, cfg->instance, &at) == -1)
         return -1;
+    /* a letter naming several messages: each of the others has the hand-over on record too */
+    const char *lookup[] = { id, step };
+    PGresult *others = PQexecParams(conn, SQL_PAPER_MEMBERS, 2, NULL, lookup, NULL, NULL, 0);
+    if (PQresultStatus(others) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "herinnerctl: looking for the other messages of %s failed: %s", m->path,
+                PQresultErrorMessage(others));
+        PQclear(others);
+        return -1;
+    }
+    for (int i = 0; i < PQntuples(others); i++) {
+        int64_t other = strtoll(PQgetvalue(others, i, 0), NULL, 10);
+        int other_step = atoi(PQgetvalue(others, i, 1));
+        snprintf(fact, sizeof(fact), PAPER_MOVE_FACT, other, other_step, "handed-over");
+        at.message_id = other;
+        at.step = other_step;
+        if (ctl_record_attempt(conn, cfg->instance, &at) == -1) {
+            PQclear(others);
+            return -1;
+        }
+    }
+    PQclear(others);
     const char *params[] = { id, step, "handed-over", m->path };
     PGresult *r = PQexecParams(conn, SQL_PAPER_MOVED, 4, NULL, params, NULL, NULL, 0);
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK;

@@ -224,6 +224,28 @@ static void exact_kind_beats_wildcard(void **state)
     config_free(cfg);
 }
 
+/* bundle: off unless given, a duration up to 30 days, a FILE:LINE error otherwise */
+static void bundle_key(void **state)
+{
+    char err[1024];
+    (void)state;
+    struct config *cfg = load_text(GOOD_HEAD "policies = (\n"
+        "  { name = \"default\"; kinds = [ \"*\" ]; steps = ( { channel = \"null\"; after = \"0s\"; } ); },\n"
+        "  { name = \"tax\"; kinds = [ \"aanslag\" ]; bundle = \"2d\"; steps = ( { channel = \"null\"; after = \"0s\"; } ); } );\n",
+        err, sizeof(err));
+    if (cfg == NULL)
+        fail_msg("%s", err);
+    assert_int_equal(config_policy_by_name(cfg, "tax")->bundle, 2 * 86400);
+    assert_int_equal(config_policy_by_name(cfg, "default")->bundle, 0);
+    config_free(cfg);
+    expect_error(GOOD_HEAD "policies = ( { name = \"default\"; kinds = [ \"*\" ];\n"
+                 "  bundle = \"two days\"; steps = ( { channel = \"null\"; after = \"0s\"; } ); } );\n",
+                 4, "'bundle' must be a duration");
+    expect_error(GOOD_HEAD "policies = ( { name = \"default\"; kinds = [ \"*\" ];\n"
+                 "  bundle = \"31d\"; steps = ( { channel = \"null\"; after = \"0s\"; } ); } );\n",
+                 4, "'bundle' must be from 0s to 30d");
+}
+
 #define SMS_TEXT_GROUP(extra) \
     "sms: { url = \"http://127.0.0.1:13013/\"; username = \"u\"; password = \"p\";\n" \
     "       sender = \"Overheid\"; " extra " };\nhttp: { listen = \"127.0.0.1:9187\"; };\n"
@@ -770,6 +792,7 @@ int main(void)
         cmocka_unit_test(duplicate_policy),
         cmocka_unit_test(unknown_time_zone),
         cmocka_unit_test(exact_kind_beats_wildcard),
+        cmocka_unit_test(bundle_key),
         cmocka_unit_test(text_keys_default_and_load),
         cmocka_unit_test(bad_text_keys),
         cmocka_unit_test(listen_port_not_a_number),

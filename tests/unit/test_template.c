@@ -289,6 +289,116 @@ static void letter_texts(void **state)
     free(body);
 }
 
+/* A bundle: the built-in wording names every message and the count, in both languages and on
+ * every channel; past the bound the rest are counted. */
+static void bundled_notice_names_them_all(void **state)
+{
+    struct template_item items[12] = {
+        { "Belastingdienst", "Aanslag 2025" }, { "Gemeente Utrecht", "Parkeervergunning" },
+        { "Waterschap\nAa", NULL },
+    };
+    struct template_vars v = vars;
+    char *subject, *body, *list;
+    (void)state;
+
+    list = template_message_list(items, 3, "nl");
+    assert_string_equal(list, "- Belastingdienst: Aanslag 2025\n- Gemeente Utrecht: "
+                              "Parkeervergunning\n- Waterschap Aa");
+    v.count = "3";
+    v.messages = list;
+    v.link = NULL;
+    const char *langs[] = { "nl", "en" };
+    const char *names[] = { "notice", "reminder", "final" };
+    for (int l = 0; l < 2; l++)
+        for (int n = 0; n < 3; n++) {
+            assert_int_equal(template_render(CHANNEL_EMAIL, names[n], langs[l], &v, &subject,
+                                             &body), 0);
+            assert_non_null(strstr(subject, "3 "));
+            assert_non_null(strstr(body, "- Belastingdienst: Aanslag 2025\n- Gemeente Utrecht: "
+                                         "Parkeervergunning\n- Waterschap Aa\n"));
+            assert_non_null(strstr(body, "3 "));
+            free(subject);
+            free(body);
+            assert_int_equal(template_render(CHANNEL_PAPER, names[n], langs[l], &v, &subject,
+                                             &body), 0);
+            assert_non_null(strstr(subject, "3 "));
+            assert_non_null(strstr(body, "- Gemeente Utrecht: Parkeervergunning\n"));
+            assert_null(strstr(body, "{"));
+            free(subject);
+            free(body);
+            assert_int_equal(template_render(CHANNEL_SMS, names[n], langs[l], &v, NULL, &body), 0);
+            assert_non_null(strstr(body, " 3 "));
+            assert_true(strlen(body) <= 160);
+            free(body);
+        }
+    /* one message: the wording of one */
+    v.count = "1";
+    assert_int_equal(template_render(CHANNEL_EMAIL, "notice", "nl", &v, &subject, &body), 0);
+    assert_string_equal(subject, "Nieuw bericht van Belastingdienst: Aanslag 2025");
+    free(subject);
+    free(body);
+    free(list);
+
+    for (int i = 3; i < 12; i++)
+        items[i] = items[0];
+    list = template_message_list(items, 12, "nl");
+    assert_non_null(strstr(list, "\n- en 2 andere berichten"));
+    assert_null(strstr(strstr(list, "andere"), "\n"));
+    free(list);
+    list = template_message_list(items, 12, "en");
+    assert_non_null(strstr(list, "\n- and 2 more messages"));
+    free(list);
+}
+
+/* {count} and {messages} are known placeholders in a templates file; a misspelt one is a
+ * FILE:LINE error. */
+static void bundle_placeholders_in_files(void **state)
+{
+    struct templates *t = NULL;
+    char err[512];
+    (void)state;
+
+    const char *good = "#@template notice.email.nl\n#|Subject: {count} berichten\n#|\n"
+                       "#|Beste {name},\n#|{messages}\n#@end\n";
+    assert_int_equal(templates_from_text("stored", good, &t, err, sizeof(err)), 0);
+    struct template_vars v = vars;
+    v.count = "2";
+    v.messages = "- A\n- B";
+    char *subject, *body;
+    assert_int_equal(template_render_with(t, CHANNEL_EMAIL, "notice", "nl", &v, &subject, &body), 0);
+    assert_string_equal(subject, "2 berichten");
+    assert_string_equal(body, "Beste Jan,\n- A\n- B\n");
+    free(subject);
+    free(body);
+    templates_free(t);
+    /* an admin's file that speaks of one message is not used for several: the built-in
+     * wording that names them all is; a custom template of its own is used all the same */
+    const char *one = "#@template notice.email.nl\n#|Subject: Bericht van {sender}\n#|\n"
+                      "#|Beste {name}, u heeft een bericht van {sender}.\n#@end\n"
+                      "#@template payment.email.nl\n#|Subject: Betalen\n#|\n"
+                      "#|Beste {name}, betaal.\n#@end\n";
+    assert_int_equal(templates_from_text("stored", one, &t, err, sizeof(err)), 0);
+    assert_int_equal(template_render_with(t, CHANNEL_EMAIL, "notice", "nl", &v, &subject, &body), 0);
+    assert_string_equal(subject, "2 nieuwe berichten in uw Berichtenbox");
+    assert_non_null(strstr(body, "- A\n- B\n"));
+    free(subject);
+    free(body);
+    assert_int_equal(template_render_with(t, CHANNEL_EMAIL, "payment", "nl", &v, &subject, &body), 0);
+    assert_string_equal(subject, "Betalen");
+    free(subject);
+    free(body);
+    v.count = "1";
+    assert_int_equal(template_render_with(t, CHANNEL_EMAIL, "notice", "nl", &v, &subject, &body), 0);
+    assert_string_equal(subject, "Bericht van Belastingdienst");
+    free(subject);
+    free(body);
+    templates_free(t);
+    const char *bad = "#@template notice.email.nl\n#|Subject: {count} berichten\n#|\n"
+                      "#|Beste {name},\n#|{mesages}\n#@end\n";
+    assert_int_equal(templates_from_text("stored", bad, &t, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "(template notice.email.nl):4: unknown placeholder {mesages}"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -304,6 +414,8 @@ int main(void)
         cmocka_unit_test(without_a_link_it_says_log_in),
         cmocka_unit_test(stored_configuration_keeps_its_wording),
         cmocka_unit_test(letter_texts),
+        cmocka_unit_test(bundled_notice_names_them_all),
+        cmocka_unit_test(bundle_placeholders_in_files),
     };
     return cmocka_run_group_tests_name("template", tests, NULL, NULL);
 }
