@@ -523,6 +523,26 @@ static void withdraw_work(void *arg)
                              m->err, sizeof(m->err));
 }
 
+static void unwritten(PGresult *res, void *arg)
+{
+    struct paper_move *m = arg;
+    struct paper_state *st = m->st;
+
+    if (!db_result_ok(res))
+        log_err("paper: settling the letter of message %" PRId64 " step %d failed: %s",
+                m->message_id, m->step, res ? PQresultErrorMessage(res) : "no connection");
+    else if (PQntuples(res) > 0)
+        log_message(LOG_INFO, m->message_id, "message %" PRId64 " read at %s: its letter (step "
+                    "%d) was never written (the instance writing it stopped first)",
+                    m->message_id, m->when, m->step);
+    else
+        /* queued, or still someone's to write: another host's spool, most likely */
+        log_message(LOG_INFO, m->message_id, "message %" PRId64 " read: its letter (step %d) is "
+                    "not in this spool", m->message_id, m->step);
+    free(m);
+    work_finished(st);
+}
+
 static void withdrawn(void *arg)
 {
     struct paper_move *m = arg;
@@ -546,11 +566,15 @@ static void withdrawn(void *arg)
                     m->err);
         free(m);
         break;
-    default:
-        /* another host's spool, most likely: that instance withdraws it */
-        log_message(LOG_INFO, m->message_id, "message %" PRId64 " read: its letter (step %d) is "
-                    "not in this spool", m->message_id, m->step);
-        free(m);
+    default: {
+        /* a letter whose writer died before its file existed, or another host's spool */
+        char id[32], step[16];
+        fmt_id(id, sizeof(id), m->message_id);
+        snprintf(step, sizeof(step), "%d", m->step);
+        const char *params[] = { id, step };
+        st->in_flight++;
+        db_query(st->d->db, 0, SQL_PAPER_UNWRITTEN, 2, params, unwritten, m);
+    }
     }
     work_finished(st);
 }

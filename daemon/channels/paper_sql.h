@@ -43,16 +43,20 @@
     " RETURNING message_id, state, file"
 
 /* The file is in pending/: $1 message, $2 step, $3 path, $4 our claim. Only the claim writing
- * the letter marks it queued; a letter handed over or withdrawn in the meantime (herinnerctl
+ * the letter marks it queued (also when it was settled as 'unwritten' while we were slow: the
+ * file exists after all, and the read withdraws it); a letter handed over or withdrawn in the meantime (herinnerctl
  * between our link() and this) keeps its state. Returns the state, the file, whether the
  * message has been read (then it is withdrawn at once), and whether the letter row was ours. */
 #define SQL_PAPER_QUEUED \
     "WITH members AS (" \
     "  UPDATE herinnerd.letters SET state = 'queued', file = $3, updated_at = now()" \
-    "   WHERE leader = $1 AND leader_step = $2 AND claim = $4 AND state = 'writing')" \
+    "   WHERE leader = $1 AND leader_step = $2 AND claim = $4" \
+    "     AND state IN ('writing', 'unwritten'))" \
     "UPDATE herinnerd.letters l" \
-    "   SET state = CASE WHEN l.state = 'writing' AND l.claim = $4 THEN 'queued' ELSE l.state END," \
-    "       file = CASE WHEN l.state = 'writing' AND l.claim = $4 THEN $3 ELSE l.file END," \
+    "   SET state = CASE WHEN l.state IN ('writing', 'unwritten') AND l.claim = $4 THEN 'queued'" \
+    "                    ELSE l.state END," \
+    "       file = CASE WHEN l.state IN ('writing', 'unwritten') AND l.claim = $4 THEN $3" \
+    "                   ELSE l.file END," \
     "       updated_at = now()" \
     "  FROM herinnerd.messages m" \
     " WHERE l.message_id = $1 AND l.step = $2 AND m.id = l.message_id" \
@@ -95,13 +99,30 @@
 #define SQL_PAPER_MOVED \
     "UPDATE herinnerd.letters SET state = $3, file = $4, updated_at = now()" \
     " WHERE ((message_id = $1 AND step = $2) OR (leader = $1 AND leader_step = $2))" \
-    "   AND state IN ('writing', 'queued')"
+    "   AND state IN ('writing', 'queued', 'unwritten')"
+
+/* A letter of a read message whose writer died before its file existed: SQL_PAPER_TO_WITHDRAW
+ * found it 'writing' under a claim no escalation holds, and the spool has no such file. Nobody
+ * will write it (the escalation stopped at the read), so the row says so instead of 'writing'
+ * for ever; the rows of the other messages it names follow. $1 message, $2 step. A file that
+ * turns up after all (another host's spool) still moves it (SQL_PAPER_MOVED). */
+#define SQL_PAPER_UNWRITTEN \
+    "WITH dead AS (" \
+    "  SELECT l.claim FROM herinnerd.letters l JOIN herinnerd.messages m ON m.id = l.message_id" \
+    "   WHERE l.message_id = $1 AND l.step = $2 AND l.state = 'writing' AND m.read_at IS NOT NULL" \
+    "     AND NOT EXISTS (SELECT 1 FROM herinnerd.escalations e" \
+    "                      WHERE e.message_id = l.message_id AND e.claim = l.claim))" \
+    "UPDATE herinnerd.letters SET state = 'unwritten', updated_at = now()" \
+    " WHERE ((message_id = $1 AND step = $2) OR (leader = $1 AND leader_step = $2))" \
+    "   AND state = 'writing' AND EXISTS (SELECT 1 FROM dead)" \
+    "   AND claim IS NOT DISTINCT FROM (SELECT claim FROM dead)" \
+    " RETURNING message_id"
 
 /* The other messages a letter names (a bundle): $1 its message, $2 its step. Their moves are
  * recorded as attempts of their own too, before SQL_PAPER_MOVED moves their rows. */
 #define SQL_PAPER_MEMBERS \
     "SELECT message_id, step FROM herinnerd.letters" \
-    " WHERE leader = $1 AND leader_step = $2 AND state IN ('writing', 'queued')" \
+    " WHERE leader = $1 AND leader_step = $2 AND state IN ('writing', 'queued', 'unwritten')" \
     " ORDER BY message_id"
 
 /* The fact of a move, as the ledger writes it: one per (message, step, outcome). */

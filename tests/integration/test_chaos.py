@@ -282,8 +282,14 @@ def test_chaos(pg, smtp, kannel, daemon, workdir):
     assert sorted(n for n, w in where.items() if w == "handed-over") == sorted(paper["handed-over"])
     assert sorted(n for n, w in where.items() if w == "withdrawn") == sorted(paper["withdrawn"])
     assert {int(n.split("-")[0]) for n in paper["withdrawn"]} <= read_ids
-    letters = pg.query("SELECT message_id, step, state FROM herinnerd.letters"
+    letters = pg.query("SELECT message_id, step, state, file FROM herinnerd.letters"
                        " WHERE message_id = ANY(%s)", ids)
+    # a letter whose writer was killed before its file existed, its message read before a
+    # takeover: 'unwritten', no file, nothing queued, and only for a read message
+    unwritten = [x for x in letters if x["state"] == "unwritten"]
+    assert all(x["file"] is None and x["message_id"] in read_ids for x in unwritten), unwritten
+    assert not {f"{x['message_id']}-{x['step']}.pdf" for x in unwritten} & set(paper["queued"])
+    letters = [x for x in letters if x["state"] != "unwritten"]
     assert sorted((f"{x['message_id']}-{x['step']}.pdf", x["state"]) for x in letters) == \
         sorted(where.items())
     names = []

@@ -111,6 +111,28 @@ def test_read_before_the_cutoff_withdraws_the_letter(pg, daemon, workdir):
     assert state == "withdrawn"
 
 
+def test_a_letter_whose_writer_died_before_writing_is_settled_when_read(pg, daemon, workdir):
+    """An instance claimed a letter (row 'writing') and died before its file existed; the
+    message is read before anyone took the step over. Seen in the chaos run: the row stayed
+    'writing' for ever. Now it says 'unwritten', and no letter is in the spool."""
+    spool = workdir / "spool"
+    d = start(daemon, pg, spool, steps=['{ channel = "paper"; after = "30d"; }'])
+    m = pg.add_message(pg.add_recipient("Jan", postal_address=ADDRESS))
+    wait_for(lambda: pg.escalation(m), 20, what="the escalation")
+    # the dead writer's row: a claim no escalation holds any more
+    pg.query("INSERT INTO herinnerd.letters (message_id, step, instance, state, claim)"
+             " VALUES (%s, 0, 'gone', 'writing', 'gone.1')", m)
+
+    pg.mark_read(m)
+    wait_for(lambda: pg.query("SELECT state FROM herinnerd.letters WHERE message_id = %s",
+                              m)[0]["state"] != "writing", 20, what="the letter row to settle")
+    row = pg.query("SELECT state, file FROM herinnerd.letters WHERE message_id = %s", m)[0]
+    assert row == {"state": "unwritten", "file": None}
+    assert letters(spool) == []
+    assert not paper_attempts(pg, m, "withdrawn")     # nothing was withdrawn: nothing existed
+    assert "never written" in d.log()
+
+
 def test_handover_by_herinnerctl_while_the_daemon_runs(pg, daemon, workdir):
     spool = workdir / "spool"
     d = start(daemon, pg, spool)
