@@ -45,6 +45,8 @@ struct claim {
 TAILQ_HEAD(job_list, send_job);
 TAILQ_HEAD(claim_list, claim);
 
+#define LOST_CLAIMS_MAX 16
+
 struct engine {
     struct daemon *d;
     struct event *due_timer;
@@ -69,7 +71,22 @@ struct engine {
     int per_channel[CHANNEL_COUNT];   /* jobs in flight per channel */
     struct claim_list claims;
     unsigned long unfinished_at_exit;
+    /* claim and adoption tokens whose statement lost its connection: returned on reconnect */
+    char lost[LOST_CLAIMS_MAX][96];
+    int nlost, returning;
 };
+
+/* A claim or adoption statement whose answer never came (RES NULL: the connection was lost):
+ * it may have committed. Remember its token for the next connection. */
+static void claim_lost(struct engine *e, const char *token)
+{
+    if (e->nlost == LOST_CLAIMS_MAX) {
+        log_warn("claim %s lost with its connection: its rows wait for their lease to run out",
+                 token);
+        return;
+    }
+    snprintf(e->lost[e->nlost++], sizeof(e->lost[0]), "%s", token);
+}
 
 static double wall_now(void)
 {
@@ -244,6 +261,8 @@ static void adopt_taken(PGresult *res, void *arg)
     if (!db_result_ok(res)) {
         if (res)
             log_err("taking new messages failed: %s", PQresultErrorMessage(res));
+        else
+            claim_lost(b->e, b->claim);
         planned(NULL, b);
         return;
     }
@@ -1019,6 +1038,8 @@ static void claimed(PGresult *res, void *arg)
     if (!db_result_ok(res)) {
         if (res)
             log_err("claiming due escalations failed: %s", PQresultErrorMessage(res));
+        else
+            claim_lost(e, c->token);
         claim_release(e, c);
         if (e->draining)
             daemon_check_drained(e->d);
@@ -1161,11 +1182,50 @@ static void claim(struct engine *e)
 
 /* ---- life cycle ---- */
 
+static void lost_claims_returned(PGresult *res, void *arg)
+{
+    struct engine *e = arg;
+    int n = e->returning;
+
+    e->returning = 0;
+    if (!db_result_ok(res)) {
+        if (res)
+            log_err("returning %d lost claims failed: %s", n, PQresultErrorMessage(res));
+        return;                 /* kept: the next connection tries again */
+    }
+    if (atoi(PQcmdTuples(res)) > 0)
+        log_info("%s escalations taken by %d claims whose answer the connection lost: due "
+                 "again now", PQcmdTuples(res), n);
+    memmove(e->lost, e->lost + n, (size_t)(e->nlost - n) * sizeof(e->lost[0]));
+    e->nlost -= n;
+}
+
+/* Before the first claim on a new connection (the same lane runs them in order). */
+static void return_lost_claims(struct engine *e)
+{
+    struct pg_array tokens;
+
+    if (e->nlost == 0 || e->returning)
+        return;
+    pg_array_open(&tokens);
+    for (int i = 0; i < e->nlost; i++)
+        pg_array_add(&tokens, e->lost[i]);
+    char *list = pg_array_close(&tokens);
+    if (list == NULL)
+        return;
+    const char *params[] = { list };
+    e->returning = e->nlost;
+    db_query(e->d->db, DB_URGENT, SQL_RETURN_LOST_CLAIMS, 1, params, lost_claims_returned, e);
+    free(list);
+}
+
 void engine_connected(struct engine *e)
 {
     /* whatever happened while we were away: reads, new messages, due work */
     e->adopting = e->claiming = e->rearming = e->rearm_again = e->renewing = e->marking = 0;
     e->adopting_batch = NULL;
+    e->returning = 0;
+    return_lost_claims(e);
     mark_read(e);
     adopt(e);
     claim(e);

@@ -134,6 +134,18 @@
     "       FROM herinnerd.messages m JOIN herinnerd.recipients r ON r.id = m.recipient_id" \
     "      WHERE m.id = upd.message_id LIMIT 1) mr"
 
+/* Claims whose answer the connection lost ($1): the database may have taken rows under them
+ * that this process never saw, so it never sent them. Instead of letting them wait out the
+ * lease: a send claim lets go of its rows (no in-doubt: nothing went out), an adoption's rows
+ * stay held by it and fall due now, so that the next claim plans them (as after a crash). */
+#define SQL_RETURN_LOST_CLAIMS \
+    "UPDATE herinnerd.escalations" \
+    "   SET next_at = now(), updated_at = now()," \
+    "       claim = CASE WHEN claim LIKE '" ADOPT_CLAIM_PREFIX "%' THEN claim END," \
+    "       lease_owner = CASE WHEN claim LIKE '" ADOPT_CLAIM_PREFIX "%' THEN lease_owner END," \
+    "       lease_until = CASE WHEN claim LIKE '" ADOPT_CLAIM_PREFIX "%' THEN lease_until END" \
+    " WHERE claim = ANY ($1::text[]) AND state = 'active'"
+
 enum claim_column {
     CLAIM_ID, CLAIM_POLICY, CLAIM_SHA, CLAIM_STEP, CLAIM_TRIES, CLAIM_READ_AT, CLAIM_NAME,
     CLAIM_EMAIL, CLAIM_MOBILE, CLAIM_POSTAL, CLAIM_LANGUAGE, CLAIM_SENDER, CLAIM_KIND,
