@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+import os
 import shutil
 import subprocess
 import time
@@ -260,6 +261,10 @@ def test_a_scrape_scans_no_table(pg, daemon):
 
     # Due work shows up in the gauges. Nothing tells the daemon that these rows became due (its
     # timer waits a day), and a transaction holds them (claims SKIP LOCKED rows) while we look.
+    # First the start-up claim round must be over (its next-due lookup comes last), or a slow
+    # daemon (a sanitizer build) claims them between our update and our lock.
+    wait_for(lambda: plans_logged(pg, "ORDER BY next_at LIMIT 1) - now()"),
+             what="the start-up claim round")
     with pg.connect() as conn:
         due = [r[0] for r in conn.execute(
             "UPDATE herinnerd.escalations SET next_at = now() - interval '90 seconds'"
@@ -484,7 +489,9 @@ def test_export_streams_in_constant_memory_and_uses_the_time_index(pg, workdir):
     for fmt in ("csv", "json"):
         rc, sizes[fmt, "large"] = max_rss_kb([HERINNERCTL, "-c", conf, "audit", "export", "--format", fmt])
         assert rc == 0
-        assert sizes[fmt, "large"] - sizes[fmt, "small"] < 3000, sizes   # kB
+        # 14 MB read into memory would show; ASan's quarantine holds some freed memory
+        bound = 8000 if os.environ.get("HERINNERD_SANITIZERS") else 3000
+        assert sizes[fmt, "large"] - sizes[fmt, "small"] < bound, sizes   # kB
 
     with pg.connect() as conn:
         conn.execute("ANALYZE herinnerd.attempts")
