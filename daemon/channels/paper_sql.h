@@ -44,8 +44,8 @@
 
 /* The file is in pending/: $1 message, $2 step, $3 path, $4 our claim. Only the claim writing
  * the letter marks it queued (also when it was settled as 'unwritten' while we were slow: the
- * file exists after all, and the read withdraws it); a letter handed over or withdrawn in the meantime (herinnerctl
- * between our link() and this) keeps its state. Returns the state, the file, whether the
+ * file exists after all, and the read withdraws it); a letter handed over or withdrawn in the
+ * meantime (herinnerctl between our link() and this) keeps its state. Returns the state, the file, whether the
  * message has been read (then it is withdrawn at once), and whether the letter row was ours. */
 #define SQL_PAPER_QUEUED \
     "WITH members AS (" \
