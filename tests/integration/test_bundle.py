@@ -325,26 +325,11 @@ policies = ( {{ name = "default"; kinds = [ "*" ]; bundle = "1h";
                     reason="make check-valgrind runs this (HERINNERD_VALGRIND=1)")
 def test_bundles_under_memcheck(pg, smtp, kannel, workdir):
     """Every channel's bundle (with its reports, withdrawal and hand-over) leaks nothing."""
-    from test_memcheck import valgrind_wrapper
+    from test_memcheck import config as memcheck_config, valgrind_wrapper
     port = free_port()
     (workdir / "daemon1").mkdir()
     wrapper, log = valgrind_wrapper(workdir)
-    text = f"""
-instance = "memcheck";
-timezone = "Europe/Amsterdam";
-database: {{ conninfo = "{pg.conninfo()}"; }};
-email: {{ server = "{smtp.address}"; from = "MijnOverheid <noreply@example.nl>"; starttls = "no"; }};
-sms: {{ url = "{kannel.sendsms_url}"; username = "{kannel.username}"; password = "{kannel.password}";
-        sender = "Overheid"; }};
-paper: {{ spool = "{workdir}/spool"; cutoff = "23:59"; }};
-http: {{ listen = "127.0.0.1:{port}"; }};
-policies = ( {{ name = "default"; kinds = [ "*" ]; bundle = "1h";
-  steps = (
-    {{ channel = "email"; after = "0s"; }},
-    {{ channel = "sms"; after = "2s"; }},
-    {{ channel = "paper"; after = "4s"; }}
-  ); }} );
-"""
+    text = memcheck_config(pg, smtp, kannel, workdir, port, policy_extra=' bundle = "1h";')
     r = pg.add_recipient("Jan", email="jan@example.nl", mobile="+31612345678",
                          postal_address="Kerkstraat 1\n1234 AB IJsselstein")
     ids = three_messages(pg, r)

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(not os.environ.get("HERINNERD_VALGRIND"),
 TOP = Path(__file__).resolve().parents[2]
 
 
-def config(pg, smtp, kannel, workdir, port):
+def config(pg, smtp, kannel, workdir, port, policy_extra=""):
     return f"""
 instance = "memcheck";
 timezone = "Europe/Amsterdam";
@@ -28,7 +28,7 @@ sms: {{ url = "{kannel.sendsms_url}"; username = "{kannel.username}"; password =
         sender = "Overheid"; }};
 paper: {{ spool = "{workdir}/spool"; cutoff = "23:59"; }};
 http: {{ listen = "127.0.0.1:{port}"; }};
-policies = ( {{ name = "default"; kinds = [ "*" ];
+policies = ( {{ name = "default"; kinds = [ "*" ];{policy_extra}
   steps = (
     {{ channel = "email"; after = "0s"; }},
     {{ channel = "sms"; after = "2s"; }},
