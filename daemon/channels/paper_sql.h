@@ -45,8 +45,9 @@
 /* The file is in pending/: $1 message, $2 step, $3 path, $4 our claim. Only the claim writing
  * the letter marks it queued (also when it was settled as 'unwritten' while we were slow: the
  * file exists after all, and the read withdraws it); a letter handed over or withdrawn in the
- * meantime (herinnerctl between our link() and this) keeps its state. Returns the state, the file, whether the
- * message has been read (then it is withdrawn at once), and whether the letter row was ours. */
+ * meantime (herinnerctl between our link() and this) keeps its state. Returns the state, the
+ * file, whether the message has been read (then it is withdrawn at once), and whether the
+ * letter row was ours. */
 #define SQL_PAPER_QUEUED \
     "WITH members AS (" \
     "  UPDATE herinnerd.letters SET state = 'queued', file = $3, updated_at = now()" \
@@ -94,8 +95,9 @@
     "                      AND b.claim IS NOT DISTINCT FROM l.claim AND bm.read_at IS NULL)"
 
 /* The file moved on (handed-over or withdrawn), after the ledger recorded it: the letter's
- * state follows, and so do the rows of the other messages it names. $1 message, $2 step, $3 state ('handed-over' | 'withdrawn'), $4 the file's new
- * path. Idempotent: replays after a lost connection, the daemon and herinnerctl side by side. */
+ * state follows, and so do the rows of the other messages it names. $1 message, $2 step,
+ * $3 state ('handed-over' | 'withdrawn'), $4 the file's new path. Idempotent: replays after a
+ * lost connection, the daemon and herinnerctl side by side. */
 #define SQL_PAPER_MOVED \
     "UPDATE herinnerd.letters SET state = $3, file = $4, updated_at = now()" \
     " WHERE ((message_id = $1 AND step = $2) OR (leader = $1 AND leader_step = $2))" \
